@@ -1,0 +1,1 @@
+"""The `nsrl` command line."""

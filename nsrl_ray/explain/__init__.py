@@ -1,0 +1,1 @@
+"""Explanations, exporters and the policy card."""

@@ -1,0 +1,1 @@
+"""Stages, Tune wiring and artifact hand-off (Ray lives here)."""
