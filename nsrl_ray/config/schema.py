@@ -123,8 +123,12 @@ class SymbolicSettings:
     """Probability of point mutation."""
     max_samples: int = 20000
     """Dataset rows used for fitting (a seeded subsample when the dataset is larger)."""
+    max_complexity: int | None = 25
+    """Per formula: the fittest program of the last generation with at most this many nodes after simplification (null: gplearn's pick)."""
 
     def __post_init__(self) -> None:
+        if self.max_complexity is not None:
+            _positive("max_complexity", self.max_complexity)
         for name in ("population_size", "generations", "tournament_size", "max_samples"):
             _positive(name, getattr(self, name))
         if self.tournament_size > self.population_size:

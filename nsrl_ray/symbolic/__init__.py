@@ -2,7 +2,6 @@
 
 from nsrl_ray.symbolic.export_latex import to_latex
 from nsrl_ray.symbolic.export_python import to_python_source
-from nsrl_ray.symbolic.export_sympy import to_sympy
 from nsrl_ray.symbolic.expression import (
     Call,
     Const,
@@ -25,6 +24,16 @@ from nsrl_ray.symbolic.primitives import (
 )
 from nsrl_ray.symbolic.simplify import simplify
 from nsrl_ray.symbolic.text import ExpressionSyntaxError, parse_expression, to_text
+
+
+def __getattr__(name: str) -> object:
+    # to_sympy is loaded on first use so that importing the package (e.g. in RL workers that
+    # only evaluate policies) does not pay for importing sympy.
+    if name == "to_sympy":
+        from nsrl_ray.symbolic.export_sympy import to_sympy
+
+        return to_sympy
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "GPLEARN_FUNCTION_MAP",

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from nsrl_ray.config.schema import SymbolicSettings
-from nsrl_ray.symbolic.expression import Const, Expr
+from nsrl_ray.symbolic.expression import Const, Expr, complexity
 from nsrl_ray.symbolic.formula_policy import FormulaPolicy
 from nsrl_ray.symbolic.from_gplearn import from_gplearn_program
 from nsrl_ray.symbolic.simplify import simplify
@@ -35,6 +35,32 @@ class DistillResult:
     formulas: tuple[Expr, ...]
     history: list[dict[str, float]] = field(default_factory=list)
     fit_seconds: float = 0.0
+
+
+def _pick_program(estimator: Any, feature_names: tuple[str, ...], max_complexity: int | None) -> Expr:
+    """gplearn's own pick, or the fittest program of the last generation whose simplified
+    form has at most ``max_complexity`` nodes (gplearn's parsimony alone lets trees bloat)."""
+    if max_complexity is None:
+        return simplify(from_gplearn_program(estimator._program, feature_names))
+    best: tuple[float, int, Expr] | None = None
+    smallest: tuple[int, Expr] | None = None
+    for program in estimator._programs[-1]:
+        if program is None:
+            continue
+        formula = simplify(from_gplearn_program(program, feature_names))
+        size = complexity(formula)
+        if smallest is None or size < smallest[0]:
+            smallest = (size, formula)
+        if size <= max_complexity:
+            # raw_fitness_ is the error without the parsimony penalty: lower is better for
+            # log loss (classifier) and MSE (regressor), the metrics used here.
+            key = (float(program.raw_fitness_), size, formula)
+            if best is None or key[:2] < best[:2]:
+                best = key
+    if best is not None:
+        return best[2]
+    assert smallest is not None
+    return smallest[1]
 
 
 def _history(estimators: list[Any]) -> list[dict[str, float]]:
@@ -78,7 +104,7 @@ def distill_discrete(
             return DistillResult(formulas, [], time.perf_counter() - started)
         estimator = SymbolicClassifier(**gplearn_kwargs(settings, seed))
         estimator.fit(obs, teacher_action.astype(int))
-        program = simplify(from_gplearn_program(estimator._program, feature_names))
+        program = _pick_program(estimator, feature_names, settings.max_complexity)
         return DistillResult((Const(0.0), program), _history([estimator]), time.perf_counter() - started)
     centred = teacher_logits - teacher_logits.mean(axis=1, keepdims=True)
     estimators = []
@@ -86,7 +112,7 @@ def distill_discrete(
         estimator = SymbolicRegressor(**gplearn_kwargs(settings, seed + action))
         estimator.fit(obs, centred[:, action])
         estimators.append(estimator)
-    formulas = tuple(simplify(from_gplearn_program(e._program, feature_names)) for e in estimators)
+    formulas = tuple(_pick_program(e, feature_names, settings.max_complexity) for e in estimators)
     return DistillResult(formulas, _history(estimators), time.perf_counter() - started)
 
 
@@ -107,7 +133,7 @@ def distill_continuous(
         estimator = SymbolicRegressor(**gplearn_kwargs(settings, seed + dim))
         estimator.fit(obs, targets[:, dim])
         estimators.append(estimator)
-    formulas = tuple(simplify(from_gplearn_program(e._program, feature_names)) for e in estimators)
+    formulas = tuple(_pick_program(e, feature_names, settings.max_complexity) for e in estimators)
     return DistillResult(formulas, _history(estimators), time.perf_counter() - started)
 
 

@@ -93,24 +93,22 @@ def _sigmoid(x1: np.ndarray) -> np.ndarray:
 # --- sympy builders -------------------------------------------------------------------------
 
 
-def _guarded(condition_arg: Any, value: Any, fallback: float) -> Any:
-    """Piecewise(value if |condition_arg| > 0.001 else fallback), matching np.where semantics."""
-    sp = _sympy()
-    threshold = sp.Float(PROTECTION_THRESHOLD)
-    return sp.Piecewise((value, sp.Abs(condition_arg) > threshold), (sp.Float(fallback), True))
-
-
 def _sympy_div(a: Any, b: Any) -> Any:
-    return _guarded(b, a / b, 1.0)
+    from nsrl_ray.symbolic.export_sympy import protected_div
+
+    return protected_div(a, b)
 
 
 def _sympy_log(a: Any) -> Any:
-    sp = _sympy()
-    return _guarded(a, sp.log(sp.Abs(a)), 0.0)
+    from nsrl_ray.symbolic.export_sympy import protected_log
+
+    return protected_log(a)
 
 
 def _sympy_inv(a: Any) -> Any:
-    return _guarded(a, 1 / a, 0.0)
+    from nsrl_ray.symbolic.export_sympy import protected_inv
+
+    return protected_inv(a)
 
 
 def _sympy_sigmoid(a: Any) -> Any:
@@ -233,6 +231,11 @@ def _probe(name: str, function: Callable[..., np.ndarray], arity: int) -> None:
             raise TypeError(
                 f"Primitive {name!r}: calling the function with {arity} array argument(s) failed "
                 f"({exc}); check that arity={arity} matches the function's parameters."
+            ) from exc
+        except Exception as exc:  # any failure on plain float arrays makes it unusable in GP
+            raise ValueError(
+                f"Primitive {name!r} raised {type(exc).__name__}: {exc} on {label} inputs; it must "
+                "accept float64 arrays of any values."
             ) from exc
         if not isinstance(out, np.ndarray) or out.shape != (10,):
             got = f"shape {out.shape}" if isinstance(out, np.ndarray) else type(out).__name__

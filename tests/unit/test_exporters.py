@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import ast
+import os
 import random
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -26,6 +30,7 @@ from nsrl_ray.symbolic import (
 )
 
 VARIABLES = ["x", "y", "z"]
+ROOT = str(Path(__file__).resolve().parents[2])
 BUILTIN_OPS = sorted(PRIMITIVES.items())
 
 
@@ -83,6 +88,28 @@ def test_sympy_protected_operators_exact() -> None:
         expr = parse_expression(text)
         with np.errstate(all="ignore"):
             np.testing.assert_array_equal(lambdified(expr, VARIABLES)(cols), evaluate(expr, cols), err_msg=text)
+
+
+def test_sympy_piecewise_rewrite_matches() -> None:
+    cols = {"x": np.array([0.0, 0.001, -0.0009, 0.0011, -5.0]), "y": np.full(5, 3.0), "z": np.zeros(5)}
+    for text in ["y / x", "log(x)", "inv(x)", "log(y / x) + inv(x - 1.0)"]:
+        expr = parse_expression(text)
+        sym = to_sympy(expr).rewrite(sympy.Piecewise)
+        assert sym.has(sympy.Piecewise)
+        fn = sympy.lambdify([sympy.Symbol(n) for n in VARIABLES], sym, modules="numpy")
+        with np.errstate(all="ignore"):
+            np.testing.assert_allclose(fn(*(cols[n] for n in VARIABLES)), evaluate(expr, cols), rtol=1e-12)
+
+
+def test_sympy_folds_protected_constants() -> None:
+    assert to_sympy(parse_expression("1.0 / 0.0")) == sympy.Float(1.0)
+    assert to_sympy(parse_expression("log(0.0005) + inv(0.0)")) == 0
+    assert to_sympy(parse_expression("inv(4.0)")) == sympy.Float(0.25)
+
+
+def test_package_import_does_not_import_sympy() -> None:
+    code = "import sys, nsrl_ray.symbolic as s; assert 'sympy' not in sys.modules; s.to_sympy"
+    subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "PYTHONPATH": ROOT})
 
 
 def test_sympy_symbols_are_named_as_variables() -> None:
