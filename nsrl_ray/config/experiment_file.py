@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,13 +28,31 @@ SMOKE_OVERRIDES: dict[str, Any] = {
 }
 
 
+class ExperimentLoader(yaml.SafeLoader):
+    """SafeLoader that also reads `3e-4` as a number (YAML 1.1 needs a dot: `3.0e-4`)."""
+
+
+ExperimentLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+        |\.[0-9_]+(?:[eE][-+][0-9]+)?
+        |[-+]?\.(?:inf|Inf|INF)
+        |\.(?:nan|NaN|NAN))$""",
+        re.X,
+    ),
+    list("-+0123456789."),
+)
+
+
 def parse_override(text: str) -> tuple[str, Any]:
     """Split `a.b.c=value` into its dotted key and a YAML-parsed value."""
     key, sep, raw = text.partition("=")
     if not sep or not key.strip():
         raise ConfigError(f"--set {text!r}: expected KEY=VALUE, e.g. stages.teacher.max_iterations=10.")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else None
+        value = yaml.load(raw, Loader=ExperimentLoader) if raw.strip() else None  # noqa: S506
     except yaml.YAMLError as error:
         raise ConfigError(f"--set {text!r}: the value is not valid YAML ({error}).") from None
     return key.strip(), value
@@ -93,7 +112,7 @@ def load_experiment(path: str | Path, overrides: Sequence[str] = (), smoke: bool
     if not path.is_file():
         raise ConfigError(f"experiment file {str(path)!r} does not exist (give a path such as tune_configs/quickstart.yaml).")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.load(path.read_text(), Loader=ExperimentLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as error:
         raise ConfigError(f"{path}: not valid YAML: {error}") from None
     if smoke:
@@ -104,7 +123,7 @@ def load_experiment(path: str | Path, overrides: Sequence[str] = (), smoke: bool
     try:
         return parse_experiment(data)
     except ConfigError as error:
-        raise ConfigError(f"{path}: {error}") from None
+        raise type(error)(f"{path}: {error}") from None
 
 
 def dump_experiment(config: ExperimentConfig) -> str:

@@ -71,6 +71,9 @@ def _convert(tp: Any, value: Any, path: str) -> Any:
             if type(None) in options:
                 return None
             raise ConfigTypeError(f"{path}: got null, expected {_describe(tp)}.")
+        tagged = _convert_tagged(options, value, path)
+        if tagged is not _NOT_TAGGED:
+            return tagged
         errors: list[ConfigError] = []
         for option in options:
             if option is type(None):
@@ -115,6 +118,37 @@ def _convert(tp: Any, value: Any, path: str) -> Any:
     raise TypeError(f"config loader cannot handle type {tp!r} at {path}")  # a bug in a schema
 
 
+_NOT_TAGGED = object()
+
+
+def _tag_values(option: Any, tag: str) -> tuple[Any, ...]:
+    hint = typing.get_type_hints(option).get(tag)
+    return typing.get_args(hint) if typing.get_origin(hint) is Literal else ()
+
+
+def _convert_tagged(options: tuple[Any, ...], value: Any, path: str) -> Any:
+    """A union of settings dataclasses told apart by a Literal field (e.g. `learner`): pick by its value.
+
+    The first option is the default when the mapping leaves the tag out.
+    """
+    choices = [o for o in options if o is not type(None)]
+    if len(choices) < 2 or not all(dataclasses.is_dataclass(o) for o in choices) or not isinstance(value, Mapping):
+        return _NOT_TAGGED
+    common = set.intersection(*({f.name for f in dataclasses.fields(o)} for o in choices))
+    tags = [name for name in sorted(common) if all(_tag_values(o, name) for o in choices)]
+    if not tags:
+        return _NOT_TAGGED
+    tag = tags[0]
+    chosen = value.get(tag, _tag_values(choices[0], tag)[0])
+    for option in choices:
+        if chosen in _tag_values(option, tag):
+            return from_mapping(option, value, path)
+    allowed = [v for o in choices for v in _tag_values(o, tag)]
+    raise ConfigError(
+        f"{_join(path, tag)}: got {chosen!r}, expected one of {', '.join(map(repr, allowed))}.{suggest(str(chosen), map(str, allowed))}"
+    )
+
+
 def from_mapping(cls: type[T], data: Any, path: str = "") -> T:
     """Build the frozen dataclass ``cls`` from ``data``, checking every key and value.
 
@@ -142,16 +176,27 @@ def from_mapping(cls: type[T], data: Any, path: str = "") -> T:
             raise ConfigError(f"{_join(path, name)}: required key is missing ({_describe(hints[name])}).")
     try:
         return cls(**kwargs)
-    except ConfigError as error:
-        raise ConfigError(f"{where}: {error}") from None
     except (ValueError, TypeError) as error:
-        raise ConfigError(f"{where}: {error}") from None
+        # Checks in __post_init__ start their message with the field name: make it a full key path.
+        message = str(error)
+        head, sep, rest = message.partition(": ")
+        if sep and head in fields:
+            raise type(error)(f"{_join(path, head)}: {rest}") if isinstance(error, ConfigError) else ConfigError(
+                f"{_join(path, head)}: {rest}"
+            ) from None
+        raise ConfigError(f"{where}: {message}") from None
 
 
 def to_mapping(obj: Any) -> Any:
     """Inverse of ``from_mapping``: plain dicts, lists and scalars (YAML/JSON friendly)."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: to_mapping(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        # A None that is also the default is left out: for a stage, `stage: null` would read back
+        # as "run it with defaults", and for any other field leaving it out means the same.
+        return {
+            f.name: to_mapping(getattr(obj, f.name))
+            for f in dataclasses.fields(obj)
+            if not (getattr(obj, f.name) is None and f.default is None)
+        }
     if isinstance(obj, tuple):
         return [to_mapping(item) for item in obj]
     return obj

@@ -205,7 +205,7 @@ class StagesConfig:
         for stage in present:
             missing = [need for need in STAGE_REQUIRES[stage] if need not in present]
             if missing:
-                raise ConfigError(f"stages.{stage} needs the stage(s) {missing} in the same file; add them.")
+                raise ConfigError(f"{stage}: needs the stage(s) {missing} in the same file; add them.")
 
     def enabled(self) -> tuple[str, ...]:
         """Names of the stages to run, in run order."""

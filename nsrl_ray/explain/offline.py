@@ -9,7 +9,7 @@ import numpy as np
 
 from nsrl_ray.symbolic.expression import variables_of
 from nsrl_ray.symbolic.formula_policy import FormulaPolicy
-from nsrl_ray.symbolic.text import to_text
+from nsrl_ray.symbolic.text import to_display_text, to_text
 
 
 def _preferences(policy: FormulaPolicy, states: np.ndarray) -> np.ndarray:
@@ -96,8 +96,8 @@ def _summary(policy: FormulaPolicy, variables: list[dict[str, Any]], actions: li
     lines = []
     if policy.action_kind == "discrete" and len(policy.action_names) == 2:
         a0, a1 = policy.action_names
-        rule = to_text(policy.formulas[1]) if to_text(policy.formulas[0]) == "0.0" else (
-            f"({to_text(policy.formulas[1])}) - ({to_text(policy.formulas[0])})"
+        rule = to_display_text(policy.formulas[1]) if to_text(policy.formulas[0]) == "0.0" else (
+            f"({to_display_text(policy.formulas[1])}) - ({to_display_text(policy.formulas[0])})"
         )
         if len(rule) > 120:  # a long formula is on the card; repeating it here hides the rest
             rule = f"the difference of their formulas (see the policy card, {len(rule)} characters)"

@@ -10,7 +10,7 @@ from typing import Any, Literal
 from nsrl_ray.symbolic.expression import Expr, ExpressionError, complexity
 from nsrl_ray.symbolic.export_latex import to_latex
 from nsrl_ray.symbolic.formula_policy import FormulaPolicy
-from nsrl_ray.symbolic.text import parse_expression, to_text
+from nsrl_ray.symbolic.text import parse_expression, to_display_text, to_text
 
 CARD_FORMAT = "nsrl_ray.policy_card"
 CARD_VERSION = 1
@@ -75,6 +75,7 @@ class PolicyCard:
                     "index": index,
                     "name": name,
                     "formula": to_text(formula),
+                    "display": to_display_text(formula),
                     "latex": to_latex(formula),
                     "complexity": complexity(formula),
                 }
@@ -135,10 +136,15 @@ def card_from_dict(data: Any, where: str = "policy card") -> PolicyCard:
         value = data.get(key)
         if value is not None and not (isinstance(value, list) and all(isinstance(v, (int, float)) for v in value)):
             raise PolicyCardError(f"{where}: '{key}' is {value!r}, expected a list of numbers or null.")
+        if value is not None and len(value) != len(actions):
+            raise PolicyCardError(f"{where}: '{key}' has {len(value)} values for {len(actions)} action dimensions.")
         bounds.append(tuple(float(v) for v in value) if value is not None else None)
     metrics = data.get("metrics") or {}
     if not isinstance(metrics, dict):
         raise PolicyCardError(f"{where}: 'metrics' is {type(metrics).__name__}, expected an object.")
+    explanation = data.get("explanation") or {}
+    if not isinstance(explanation, dict):
+        raise PolicyCardError(f"{where}: 'explanation' is {type(explanation).__name__}, expected an object.")
     return PolicyCard(
         env=_require(data, "env", str, where),
         learner=_require(data, "learner", str, where),
@@ -149,7 +155,7 @@ def card_from_dict(data: Any, where: str = "policy card") -> PolicyCard:
         action_low=bounds[0],
         action_high=bounds[1],
         metrics=metrics,
-        explanation=data.get("explanation") or {},
+        explanation=explanation,
         provenance=data.get("provenance") or {},
     )
 
@@ -185,7 +191,7 @@ def card_markdown(card: PolicyCard) -> str:
         "",
     ]
     for index, (name, formula) in enumerate(zip(card.action_names, card.formulas)):
-        lines.append(f"- action {index} `{name}`: `{to_text(formula)}`")
+        lines.append(f"- action {index} `{name}`: `{to_display_text(formula)}`")
         lines.append(f"  - $${to_latex(formula)}$$")
     if card.action_kind == "discrete":
         lines += ["", "The policy takes the action whose formula is largest; softmax of the formulas gives probabilities."]

@@ -121,7 +121,7 @@ def run_experiment(
                     error=str(result.error).strip().splitlines()[-1] if result.error else None,
                     stage_results=_read_json(artifacts / STAGE_RESULTS),
                     evaluation=_read_json(artifacts / EVALUATION).get("metrics", {}),
-                    formulas={a["name"]: a["formula"] for a in card.get("actions", [])},
+                    formulas={a["name"]: a.get("display", a["formula"]) for a in card.get("actions", [])},
                 )
             )
         trials.sort(key=lambda t: t.seed)

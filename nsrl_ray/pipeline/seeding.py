@@ -18,5 +18,8 @@ def stage_seed(trial_seed: int, stream: str) -> int:
 
 def episode_seeds(trial_seed: int, stream: str, count: int) -> list[int]:
     """``count`` distinct episode seeds; episode i gets the same seed whoever plays it."""
-    rng = np.random.default_rng(stage_seed(trial_seed, stream))
-    return [int(s) for s in rng.choice(2**31 - 1, size=count, replace=False)]
+    # Child i of the stream's SeedSequence depends on i alone, so asking for more episodes keeps
+    # the first ones (20 -> 40 evaluation episodes extends the set instead of replacing it).
+    stage_seed(trial_seed, stream)  # refuses an unknown stream with the list of known ones
+    root = np.random.SeedSequence([trial_seed, _STREAMS.index(stream)])
+    return [int(child.generate_state(1)[0] % (2**31 - 1)) for child in root.spawn(count)]

@@ -23,7 +23,7 @@ from nsrl_ray.symbolic.primitives import (
     unregister_primitive,
 )
 from nsrl_ray.symbolic.simplify import simplify
-from nsrl_ray.symbolic.text import ExpressionSyntaxError, parse_expression, to_text
+from nsrl_ray.symbolic.text import ExpressionSyntaxError, parse_expression, to_display_text, to_text
 
 
 def __getattr__(name: str) -> object:
@@ -53,6 +53,7 @@ __all__ = [
     "parse_expression",
     "register_primitive",
     "simplify",
+    "to_display_text",
     "to_latex",
     "to_python_source",
     "to_sympy",

@@ -15,6 +15,7 @@ constant -1.5, which prints as `-1.5`.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from collections.abc import Callable, Collection, Sequence
@@ -23,7 +24,14 @@ from dataclasses import dataclass
 from nsrl_ray.symbolic.expression import Call, Const, Expr, Var, suggest, validate
 from nsrl_ray.symbolic.primitives import PRIMITIVES, ExpressionError, Primitive
 
-__all__ = ["ExpressionSyntaxError", "RenderStyle", "parse_expression", "render", "to_text"]
+__all__ = [
+    "ExpressionSyntaxError",
+    "RenderStyle",
+    "parse_expression",
+    "render",
+    "to_display_text",
+    "to_text",
+]
 
 _BINARY_PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2}
 _PREFIX_PRECEDENCE = 3
@@ -105,6 +113,28 @@ def to_text(expr: Expr) -> str:
     """Canonical text of `expr`; `parse_expression(to_text(e)) == e` for every valid `e`."""
     validate(expr)
     return render(expr, TEXT_STYLE)
+
+
+def _rounded_const(digits: int) -> Callable[[float], str]:
+    def const(value: float) -> str:
+        text = f"{value:.{digits}g}"
+        # Rounding up near the float maximum would print a number that no longer parses.
+        return text if math.isfinite(float(text)) else repr(value)
+
+    return const
+
+
+def to_display_text(expr: Expr, digits: int = 4) -> str:
+    """Text of `expr` for humans: like `to_text` but constants rounded to `digits` significant digits.
+
+    `0.1 + 2.8434593865203484 * x` displays as `0.1 + 2.843 * x`. The result parses back with
+    `parse_expression` to the same tree with rounded constants; it is not exact, so use
+    `to_text` to store or compare formulas.
+    """
+    if isinstance(digits, bool) or not isinstance(digits, int) or digits < 1:
+        raise ValueError(f"digits must be a positive int, got {digits!r}.")
+    validate(expr)
+    return render(expr, dataclasses.replace(TEXT_STYLE, const=_rounded_const(digits)))
 
 
 # --------------------------------------------------------------------------- parsing

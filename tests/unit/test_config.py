@@ -59,22 +59,22 @@ def with_stage(stage: str, **settings: Any) -> dict[str, Any]:
 
 def test_quickstart_file_validates_with_its_values() -> None:
     config = load_experiment(QUICKSTART)
-    assert config.name == "quickstart"
-    assert config.env == "CartPole-v1"
-    assert config.seeds == (0,)
+    raw = yaml.safe_load(QUICKSTART.read_text())
+    assert config.name == raw["name"] == "quickstart"
+    assert config.env == raw["env"] == "CartPole-v1"
+    assert config.seeds == tuple(raw["seeds"])
     assert config.stages.enabled() == STAGE_ORDER
-    assert config.stages.teacher.max_iterations == 30
-    assert config.stages.teacher.stop_return == 450.0
-    assert config.stages.collect.episodes == 20
-    assert config.stages.collect.epsilon == 0.1
-    assert config.stages.symbolic.population_size == 1000
-    assert config.stages.symbolic.generations == 10
-    assert config.stages.symbolic.function_set == ("add", "sub", "mul")
-    assert config.stages.symbolic.parsimony_coefficient == 0.002
-    assert config.stages.evaluate.episodes == 20
+    # Every value written in the file reaches the config; every other setting keeps its default.
+    for stage in STAGE_ORDER:
+        settings = getattr(config.stages, stage)
+        written = raw["stages"][stage] or {}
+        defaults = type(settings)()
+        for key, value in to_mapping(settings).items():
+            expected = written.get(key, to_mapping(getattr(defaults, key)))
+            assert value == expected, f"stages.{stage}.{key}: {value!r} != {expected!r}"
     # `explain:` and `report:` with nothing after them run with their defaults.
-    assert config.stages.explain == ExplainSettings()
-    assert config.stages.report == ReportSettings()
+    assert raw["stages"]["explain"] is None and config.stages.explain == ExplainSettings()
+    assert raw["stages"]["report"] is None and config.stages.report == ReportSettings()
 
 
 def test_quickstart_smoke_runs_every_stage_on_tiny_budgets() -> None:
@@ -87,8 +87,10 @@ def test_quickstart_smoke_runs_every_stage_on_tiny_budgets() -> None:
     assert config.stages.evaluate.episodes == 2
     assert config.stages.explain.max_states == 200
     # Settings that smoke does not touch keep the file's values.
-    assert config.stages.collect.epsilon == 0.1
-    assert config.stages.symbolic.function_set == ("add", "sub", "mul")
+    full = load_experiment(QUICKSTART)
+    assert config.stages.collect.epsilon == full.stages.collect.epsilon
+    assert config.stages.symbolic.function_set == full.stages.symbolic.function_set
+    assert config.stages.symbolic.parsimony_coefficient == full.stages.symbolic.parsimony_coefficient
 
 
 def all_default_config() -> ExperimentConfig:
@@ -109,9 +111,13 @@ def all_default_config() -> ExperimentConfig:
 def test_every_default_round_trips_through_to_mapping() -> None:
     config = all_default_config()
     mapping = to_mapping(config)
-    # Every field of every stage is written out, as plain YAML-friendly data.
-    assert set(mapping["stages"]["symbolic"]) == set(SymbolicSettings.__dataclass_fields__)
-    assert set(mapping["stages"]["teacher"]) == set(TeacherSettings.__dataclass_fields__)
+    # Every set field of every stage is written out, as plain YAML-friendly data.
+    for stage in STAGE_ORDER:
+        settings = getattr(config.stages, stage)
+        fields = set(type(settings).__dataclass_fields__)
+        written = set(mapping["stages"][stage])
+        assert written <= fields
+        assert {name for name in fields if getattr(settings, name) is not None} <= written, stage
     assert mapping["stages"]["symbolic"]["init_depth"] == [2, 6]
     assert mapping["stages"]["teacher"]["hidden_sizes"] == [64, 64]
     assert mapping["stages"]["report"] == {}
@@ -154,16 +160,9 @@ def test_non_default_values_round_trip() -> None:
     assert parse_experiment(to_mapping(config)) == config
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG loading.py:154 to_mapping writes a skipped stage as `collect: null`, and experiment_file.py:75 "
-    "reads a null stage as 'run with defaults', so parse_experiment(to_mapping(c)) switches on every stage the "
-    "file left out. runner.py:101 sends to_mapping(config) to Tune and trial.py:25 parses it back, so a "
-    "teacher-only experiment runs all six stages in every trial; the experiment.yaml written by "
-    "dump_experiment (runner.py:110) has the same problem.",
-    raises=AssertionError,
-)
 def test_skipped_stages_stay_skipped_through_to_mapping() -> None:
+    """Regression: to_mapping wrote a skipped stage as `null`, which reads back as "run with defaults";
+    Tune trials (runner.py sends to_mapping(config), trial.py parses it) then ran every stage."""
     config = parse_experiment(MINIMAL)
     assert config.stages.enabled() == ("teacher",)
     assert parse_experiment(to_mapping(config)).stages.enabled() == ("teacher",)
@@ -258,14 +257,8 @@ def test_string_for_integer_in_a_file_is_refused_with_the_path(tmp_path: Path) -
     assert str(path) in str(info.value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG experiment_file.py:107 load_experiment re-raises every ConfigError as a plain ConfigError "
-    "(`raise ConfigError(f'{path}: {error}') from None`), so a wrong type read from a file is no longer a "
-    "ConfigTypeError/TypeError, unlike parse_experiment on the same data.",
-    raises=ConfigError,
-)
 def test_wrong_type_in_a_file_stays_a_config_type_error(tmp_path: Path) -> None:
+    """Regression: load_experiment re-raised every ConfigError as a plain ConfigError."""
     path = write_yaml(
         tmp_path,
         """
@@ -276,8 +269,11 @@ def test_wrong_type_in_a_file_stays_a_config_type_error(tmp_path: Path) -> None:
             max_iterations: "ten"
         """,
     )
-    with pytest.raises(ConfigTypeError, match=r"stages\.teacher\.max_iterations"):
+    with pytest.raises(ConfigTypeError, match=r"experiment\.yaml: stages\.teacher\.max_iterations: got 'ten', expected an integer") as info:
         load_experiment(path)
+    assert isinstance(info.value, TypeError)
+    with pytest.raises(ConfigTypeError, match=r"stages\.teacher\.max_iterations: got True, expected an integer"):
+        load_experiment(path, overrides=["stages.teacher.max_iterations=true"])
 
 
 @pytest.mark.parametrize("value", [True, False])
@@ -311,14 +307,8 @@ def test_non_mapping_file_content_is_refused() -> None:
         parse_experiment([1, 2])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG experiment_file.py:97 reads files with yaml.safe_load (YAML 1.1 resolver), which parses "
-    "`lr: 3e-4` (no dot in the mantissa) as the string '3e-4'; loading.py:118 then refuses it with "
-    "\"stages.teacher.lr: got '3e-4', expected a number\". The same happens with --set stages.teacher.lr=3e-4.",
-    raises=ConfigError,
-)
 def test_exponent_notation_number_is_accepted(tmp_path: Path) -> None:
+    """Regression: PyYAML's YAML 1.1 resolver reads `3e-4` (no dot) as the string '3e-4'."""
     path = write_yaml(
         tmp_path,
         """
@@ -329,23 +319,28 @@ def test_exponent_notation_number_is_accepted(tmp_path: Path) -> None:
             lr: 3e-4
         """,
     )
-    assert load_experiment(path).stages.teacher.lr == pytest.approx(3e-4)
+    assert load_experiment(path).stages.teacher.lr == 3e-4
+    assert load_experiment(path, overrides=["stages.teacher.lr=1e-3"]).stages.teacher.lr == 1e-3
+    assert parse_override("stages.teacher.lr=-2E+2") == ("stages.teacher.lr", -200.0)
+    # Integers stay integers, and strings that merely look numeric-ish stay strings.
+    assert parse_override("stages.collect.episodes=10") == ("stages.collect.episodes", 10)
+    assert parse_override("name=e3") == ("name", "e3")
 
 
 # ----------------------------------------------------------------------------- wrong values
 
 
 def test_negative_episodes_are_refused() -> None:
-    with pytest.raises(ConfigError, match=r"stages\.collect: episodes: got -1, expected a number > 0"):
+    with pytest.raises(ConfigError, match=r"stages\.collect\.episodes: got -1, expected a number > 0"):
         parse_experiment(with_stage("collect", episodes=-1))
-    with pytest.raises(ConfigError, match=r"stages\.evaluate: episodes: got 0, expected a number > 0"):
+    with pytest.raises(ConfigError, match=r"stages\.evaluate\.episodes: got 0, expected a number > 0"):
         parse_experiment(with_stage("evaluate", episodes=0))
 
 
 def test_probability_above_one_is_refused() -> None:
-    with pytest.raises(ConfigError, match=r"stages\.collect: epsilon: got 1\.5, expected a probability in \[0, 1\]"):
+    with pytest.raises(ConfigError, match=r"stages\.collect\.epsilon: got 1\.5, expected a probability in \[0, 1\]"):
         parse_experiment(with_stage("collect", epsilon=1.5))
-    with pytest.raises(ConfigError, match=r"stages\.teacher: gamma: got 1\.01, expected a probability in \[0, 1\]"):
+    with pytest.raises(ConfigError, match=r"stages\.teacher\.gamma: got 1\.01, expected a probability in \[0, 1\]"):
         parse_experiment(with_stage("teacher", gamma=1.01))
 
 
@@ -355,12 +350,12 @@ def test_probabilities_summing_above_one_are_refused() -> None:
 
 
 def test_unknown_gplearn_function_is_refused_with_suggestion() -> None:
-    with pytest.raises(ConfigError, match=r"stages\.symbolic: function_set: got \['add', 'sinn'\], expected names from .*Did you mean 'sin'\?"):
+    with pytest.raises(ConfigError, match=r"stages\.symbolic\.function_set: got \['add', 'sinn'\], expected names from .*Did you mean 'sin'\?"):
         parse_experiment(with_stage("symbolic", function_set=["add", "sinn"]))
 
 
 def test_empty_function_set_is_refused() -> None:
-    with pytest.raises(ConfigError, match=r"stages\.symbolic: function_set: got \[\], expected names from"):
+    with pytest.raises(ConfigError, match=r"stages\.symbolic\.function_set: got \[\], expected names from"):
         parse_experiment(with_stage("symbolic", function_set=[]))
 
 
@@ -375,7 +370,7 @@ def test_tournament_larger_than_population_is_refused() -> None:
 def test_minibatch_larger_than_batch_and_empty_hidden_sizes_are_refused() -> None:
     with pytest.raises(ConfigError, match=r"stages\.teacher: minibatch_size \(512\) must not exceed train_batch_size \(256\)"):
         parse_experiment(with_stage("teacher", minibatch_size=512, train_batch_size=256))
-    with pytest.raises(ConfigError, match=r"stages\.teacher: hidden_sizes: got \[\], expected positive layer widths"):
+    with pytest.raises(ConfigError, match=r"stages\.teacher\.hidden_sizes: got \[\], expected positive layer widths"):
         parse_experiment(with_stage("teacher", hidden_sizes=[]))
 
 
@@ -409,9 +404,9 @@ def test_empty_stages_is_refused() -> None:
 
 
 def test_stage_without_its_prerequisite_is_refused() -> None:
-    with pytest.raises(ConfigError, match=r"stages\.collect needs the stage\(s\) \['teacher'\] in the same file"):
+    with pytest.raises(ConfigError, match=r"stages\.collect: needs the stage\(s\) \['teacher'\] in the same file"):
         parse_experiment({**MINIMAL, "stages": {"collect": {}}})
-    with pytest.raises(ConfigError, match=r"stages\.report needs the stage\(s\) \['symbolic'\]"):
+    with pytest.raises(ConfigError, match=r"stages\.report: needs the stage\(s\) \['symbolic'\]"):
         parse_experiment({**MINIMAL, "stages": {"teacher": {}, "collect": {}, "report": {}}})
 
 
@@ -544,9 +539,9 @@ def test_override_with_bad_value_is_refused_like_a_file_value(tmp_path: Path) ->
     assert str(path) in str(info.value)
     with pytest.raises(ConfigError, match=r"stages\.teacher\.populaton_size: unknown key"):
         load_experiment(path, overrides=["stages.teacher.populaton_size=10"])
-    with pytest.raises(ConfigError, match=r"stages\.teacher: max_iterations: got -3, expected a number > 0"):
+    with pytest.raises(ConfigError, match=r"stages\.teacher\.max_iterations: got -3, expected a number > 0"):
         load_experiment(path, overrides=["stages.teacher.max_iterations=-3"])
-    with pytest.raises(ConfigError, match=r"stages\.symbolic needs the stage\(s\) \['collect'\]"):
+    with pytest.raises(ConfigError, match=r"stages\.symbolic: needs the stage\(s\) \['collect'\]"):
         load_experiment(path, overrides=["stages.symbolic.generations=3"])
 
 
