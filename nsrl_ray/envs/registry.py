@@ -32,7 +32,7 @@ ActionKind = Literal["discrete", "continuous"]
 _ACTION_KINDS: tuple[str, ...] = get_args(ActionKind)
 
 # Data files (inside the package's data/ folder) holding the built-in specs.
-_BUILTIN_DATA_FILES: tuple[str, ...] = ("classic_control.yaml",)
+_BUILTIN_DATA_FILES: tuple[str, ...] = ("classic_control.yaml", "karel.yaml")
 _SUPPORTED_SCHEMA_VERSIONS = frozenset({1})
 
 
@@ -66,10 +66,16 @@ class EnvSpec:
     description: str
     solved_return: float | None
     max_episode_steps: int
+    feature_ranges: tuple[tuple[float, float] | None, ...] = ()
+    """Per feature: the [low, high] an explanation may quote (observed or typical); () or None = unknown."""
+    action_descriptions: tuple[str, ...] = ()
+    """Per action: what it does, for explanations; () = the names speak for themselves."""
+    coordinates: str = ""
+    """The coordinate system and sign conventions of the features, for explanations."""
 
     def __post_init__(self) -> None:
         # Accept lists from callers/YAML but store tuples so specs stay hashable and immutable.
-        for attr in ("feature_names", "feature_descriptions", "action_names"):
+        for attr in ("feature_names", "feature_descriptions", "action_names", "feature_ranges", "action_descriptions"):
             value = getattr(self, attr)
             if isinstance(value, str) or not isinstance(value, Sequence):
                 raise TypeError(
@@ -99,6 +105,7 @@ class EnvSpec:
         for feature, text in zip(self.feature_names, self.feature_descriptions):
             if not isinstance(text, str) or not text.strip():
                 raise ValueError(f"EnvSpec {self.name!r}: description of feature {feature!r} is empty.")
+        self._check_explain_fields()
 
         if self.action_kind not in _ACTION_KINDS:
             raise ValueError(
@@ -120,6 +127,33 @@ class EnvSpec:
             raise ValueError(
                 f"EnvSpec {self.name!r}: max_episode_steps must be positive, got {self.max_episode_steps}."
             )
+
+    def _check_explain_fields(self) -> None:
+        """The optional fields that explanations use: one entry per feature / action when given."""
+        if self.feature_ranges and len(self.feature_ranges) != len(self.feature_names):
+            raise ValueError(
+                f"EnvSpec {self.name!r}: got {len(self.feature_ranges)} feature_ranges for "
+                f"{len(self.feature_names)} features; give one [low, high] (or none) per feature."
+            )
+        ranges = []
+        for feature, bounds in zip(self.feature_names, self.feature_ranges):
+            if bounds is not None:
+                if not (isinstance(bounds, Sequence) and len(bounds) == 2 and all(
+                    isinstance(b, (int, float)) and not isinstance(b, bool) for b in bounds
+                ) and bounds[0] < bounds[1]):
+                    raise ValueError(
+                        f"EnvSpec {self.name!r}: range of feature {feature!r} is {bounds!r}; expected [low, high] with low < high."
+                    )
+                bounds = (float(bounds[0]), float(bounds[1]))
+            ranges.append(bounds)
+        object.__setattr__(self, "feature_ranges", tuple(ranges))
+        if self.action_descriptions and len(self.action_descriptions) != len(self.action_names):
+            raise ValueError(
+                f"EnvSpec {self.name!r}: got {len(self.action_descriptions)} action_descriptions for "
+                f"{len(self.action_names)} actions; give one description per action."
+            )
+        if not isinstance(self.coordinates, str):
+            raise TypeError(f"EnvSpec {self.name!r}: coordinates must be a string, got {type(self.coordinates).__name__}.")
 
     @property
     def n_features(self) -> int:
@@ -160,6 +194,8 @@ def _closest_name(name: str, known: Sequence[str]) -> str | None:
 _REQUIRED_KEYS = frozenset(
     {"name", "gym_id", "action_kind", "solved_return", "max_episode_steps", "description", "features", "actions"}
 )
+#: Keys an entry may add for explanations (see EnvSpec.coordinates).
+_OPTIONAL_KEYS = frozenset({"coordinates"})
 
 
 def _spec_from_mapping(entry: Any, source: str) -> EnvSpec:
@@ -168,22 +204,31 @@ def _spec_from_mapping(entry: Any, source: str) -> EnvSpec:
         raise ValueError(f"{source}: each environment entry must be a mapping, got {type(entry).__name__}.")
     label = entry.get("name", "<unnamed>")
     missing = sorted(_REQUIRED_KEYS - entry.keys())
-    unknown = sorted(set(entry.keys()) - _REQUIRED_KEYS)
+    unknown = sorted(set(entry.keys()) - _REQUIRED_KEYS - _OPTIONAL_KEYS)
     if missing or unknown:
         raise ValueError(
             f"{source}: environment {label!r} has missing keys {missing} and unknown keys {unknown}; "
-            f"expected exactly {sorted(_REQUIRED_KEYS)}."
+            f"expected {sorted(_REQUIRED_KEYS)}, optionally {sorted(_OPTIONAL_KEYS)}."
         )
     features = entry["features"]
     if not isinstance(features, list) or not all(
-        isinstance(f, Mapping) and set(f.keys()) == {"name", "description"} for f in features
+        isinstance(f, Mapping) and {"name", "description"} <= set(f.keys()) <= {"name", "description", "range"}
+        for f in features
     ):
         raise ValueError(
-            f"{source}: environment {label!r}: 'features' must be a list of {{name, description}} mappings."
+            f"{source}: environment {label!r}: 'features' must be a list of {{name, description, range (optional)}} mappings."
         )
     actions = entry["actions"]
-    if not isinstance(actions, list):
-        raise ValueError(f"{source}: environment {label!r}: 'actions' must be a list of names, got {actions!r}.")
+    if not isinstance(actions, list) or not all(
+        isinstance(a, str) or (isinstance(a, Mapping) and set(a.keys()) == {"name", "description"}) for a in actions
+    ):
+        raise ValueError(
+            f"{source}: environment {label!r}: 'actions' must be a list of names or {{name, description}} mappings, got {actions!r}."
+        )
+    described = [a for a in actions if isinstance(a, Mapping)]
+    if described and len(described) != len(actions):
+        raise ValueError(f"{source}: environment {label!r}: describe every action or none.")
+    ranged = any("range" in f for f in features)
     try:
         return EnvSpec(
             name=entry["name"],
@@ -191,10 +236,13 @@ def _spec_from_mapping(entry: Any, source: str) -> EnvSpec:
             feature_names=tuple(f["name"] for f in features),
             feature_descriptions=tuple(f["description"] for f in features),
             action_kind=entry["action_kind"],
-            action_names=tuple(actions),
+            action_names=tuple(a["name"] if isinstance(a, Mapping) else a for a in actions),
             description=" ".join(str(entry["description"]).split()),
             solved_return=entry["solved_return"],
             max_episode_steps=entry["max_episode_steps"],
+            feature_ranges=tuple(f.get("range") for f in features) if ranged else (),
+            action_descriptions=tuple(" ".join(str(a["description"]).split()) for a in described),
+            coordinates=" ".join(str(entry.get("coordinates", "")).split()),
         )
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{source}: {exc}") from exc

@@ -85,6 +85,20 @@ def _protected_inverse(x1: np.ndarray) -> np.ndarray:
         return np.where(np.abs(x1) > 0.001, 1.0 / x1, 0.0)
 
 
+def _exp(x1: np.ndarray) -> np.ndarray:
+    # Plain exp: inf past ~709, like numpy; formulas fitted on data stay far from that.
+    with np.errstate(over="ignore"):
+        return np.exp(x1)
+
+
+def _power(exponent: int) -> Callable[[np.ndarray], np.ndarray]:
+    def power(x1: np.ndarray) -> np.ndarray:
+        with np.errstate(over="ignore"):
+            return np.power(x1, exponent)
+
+    return power
+
+
 def _sigmoid(x1: np.ndarray) -> np.ndarray:
     with np.errstate(over="ignore", under="ignore"):
         return 1 / (1 + np.exp(-x1))
@@ -174,6 +188,15 @@ _BUILTINS: tuple[Primitive, ...] = (
     Primitive("tanh", 1, np.tanh, lambda a: _sympy().tanh(a), _latex_fn(r"\tanh"), _py_fn("np.tanh")),
     Primitive("sigmoid", 1, _sigmoid, _sympy_sigmoid, _latex_fn(r"\sigma"),
               _py_fn("_sigmoid"), python_helper=_PY_SIGMOID),
+    # Edge functions of KAN policies (x^2, x^3, x^4, exp): one call node each, so a squared
+    # subformula is not written out twice as mul(a, a).
+    Primitive("exp", 1, _exp, lambda a: _sympy().exp(a), lambda a: rf"e^{{{a}}}", _py_fn("np.exp")),
+    Primitive("pow2", 1, _power(2), lambda a: a**2, lambda a: rf"\left({a}\right)^{{2}}",
+              lambda a: f"np.power({a}, 2)"),
+    Primitive("pow3", 1, _power(3), lambda a: a**3, lambda a: rf"\left({a}\right)^{{3}}",
+              lambda a: f"np.power({a}, 3)"),
+    Primitive("pow4", 1, _power(4), lambda a: a**4, lambda a: rf"\left({a}\right)^{{4}}",
+              lambda a: f"np.power({a}, 4)"),
 )
 
 _REGISTRY: dict[str, Primitive] = {p.name: p for p in _BUILTINS}
