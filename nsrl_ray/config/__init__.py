@@ -14,6 +14,7 @@ from nsrl_ray.config.schema import (
     EvaluateSettings,
     ExperimentConfig,
     ExplainSettings,
+    KANSettings,
     ReportSettings,
     ResourcesConfig,
     StagesConfig,
@@ -23,7 +24,7 @@ from nsrl_ray.config.schema import (
 
 __all__ = [
     "SMOKE_OVERRIDES", "STAGE_ORDER", "CollectSettings", "ConfigError", "ConfigTypeError",
-    "EvaluateSettings", "ExperimentConfig", "ExplainSettings", "ReportSettings", "ResourcesConfig",
+    "EvaluateSettings", "ExperimentConfig", "ExplainSettings", "KANSettings", "ReportSettings", "ResourcesConfig",
     "StagesConfig", "SymbolicSettings", "TeacherSettings", "apply_overrides", "dump_experiment",
     "from_mapping", "load_experiment", "parse_experiment", "to_mapping",
 ]

@@ -12,6 +12,7 @@ import yaml
 
 from nsrl_ray.config.loading import ConfigError, from_mapping, to_mapping
 from nsrl_ray.config.schema import ExperimentConfig
+from nsrl_ray.config.search_space import extract_search_space
 
 #: Tiny budgets for `--smoke`: every stage runs, nothing learns much; for tests and a quick look.
 SMOKE_OVERRIDES: dict[str, Any] = {
@@ -23,6 +24,24 @@ SMOKE_OVERRIDES: dict[str, Any] = {
     "stages.symbolic.population_size": 60,
     "stages.symbolic.generations": 2,
     "stages.symbolic.tournament_size": 5,
+    "stages.symbolic.steps": 3,
+    "stages.symbolic.retrain_steps": 2,
+    "stages.symbolic.refit_steps": 5,
+    "stages.symbolic.spline_episodes": 2,
+    "stages.symbolic.edge_samples": 128,
+    "stages.symbolic.max_evaluations": 400,
+    "stages.symbolic.episodes": 2,
+    "stages.symbolic.select_episodes": 2,
+    "stages.symbolic.distill.population_size": 60,
+    "stages.symbolic.distill.generations": 2,
+    "stages.symbolic.distill.tournament_size": 5,
+    "stages.finetune.iterations": 1,
+    "stages.finetune.train_batch_size": 200,
+    "stages.finetune.minibatch_size": 64,
+    "stages.finetune.num_epochs": 1,
+    "stages.finetune.validation_episodes": 2,
+    "stages.finetune.supervision_anneal_iterations": 1,
+    "stages.report.video_max_steps": 40,
     "stages.evaluate.episodes": 2,
     "stages.explain.max_states": 200,
 }
@@ -92,6 +111,18 @@ def parse_experiment(data: Any) -> ExperimentConfig:
     if isinstance(stages, Mapping):
         # `teacher:` with nothing after it means "run it with the defaults", not "skip it".
         data["stages"] = {name: ({} if settings is None else settings) for name, settings in stages.items()}
+    data, dimensions = extract_search_space(data)
+    if dimensions:
+        search = data.get("search") or {}
+        if not isinstance(search, Mapping):
+            raise ConfigError(f"search: got {search!r}, expected a mapping (num_samples, metric, mode, scheduler, ...).")
+        if "space" in search:
+            raise ConfigError("search.space: write spaces inline on the settings, e.g. stages.teacher.lr: {loguniform: [1e-4, 1e-2]}.")
+        data["search"] = {**search, "space": [to_mapping(d) for d in dimensions]}
+        # Every value a space can take must pass the same checks as a value written out.
+        for dimension in dimensions:
+            for example in dimension.examples()[1:]:
+                from_mapping(ExperimentConfig, apply_overrides(data, {dimension.path: example}))
     config = from_mapping(ExperimentConfig, data)
     _check_environment(config.env)
     return config
@@ -106,6 +137,38 @@ def _check_environment(name: str) -> None:
         raise ConfigError(f"env: {error}") from None
 
 
+def _stage_fields(data: Mapping[str, Any], stage: str) -> set[str] | None:
+    """Field names of the settings class a stage's mapping selects (by its `learner`), or None if unknown."""
+    import dataclasses
+    import typing
+
+    from nsrl_ray.config.schema import StagesConfig
+
+    hint = typing.get_type_hints(StagesConfig).get(stage)
+    if hint is None:
+        return None
+    options = [o for o in typing.get_args(hint) if dataclasses.is_dataclass(o)] or [hint]
+    settings = (data.get("stages") or {}).get(stage) or {}
+    learner = settings.get("learner") if isinstance(settings, Mapping) else None
+    for option in options:
+        tag = typing.get_type_hints(option).get("learner")
+        if learner is None or (tag is not None and learner in typing.get_args(tag)):
+            return {f.name for f in dataclasses.fields(option)}
+    return None
+
+
+def smoke_overrides(data: Mapping[str, Any]) -> dict[str, Any]:
+    """SMOKE_OVERRIDES less the keys the file's chosen settings do not have (each learner has its own budget keys)."""
+    chosen = {}
+    for dotted, value in SMOKE_OVERRIDES.items():
+        parts = dotted.split(".")
+        # A nested key (stages.symbolic.distill.generations) counts as the settings' field `distill`.
+        fields = _stage_fields(data, parts[1]) if parts[0] == "stages" and len(parts) >= 3 else None
+        if fields is None or parts[2] in fields:
+            chosen[dotted] = value
+    return chosen
+
+
 def load_experiment(path: str | Path, overrides: Sequence[str] = (), smoke: bool = False) -> ExperimentConfig:
     """Read, override and validate an experiment file; raise ConfigError on any problem."""
     path = Path(path)
@@ -116,7 +179,7 @@ def load_experiment(path: str | Path, overrides: Sequence[str] = (), smoke: bool
     except yaml.YAMLError as error:
         raise ConfigError(f"{path}: not valid YAML: {error}") from None
     if smoke:
-        data = apply_overrides(data or {}, SMOKE_OVERRIDES, only_existing_stages=True)
+        data = apply_overrides(data or {}, smoke_overrides(data or {}), only_existing_stages=True)
     parsed = dict(parse_override(text) for text in overrides)
     if parsed:
         data = apply_overrides(data or {}, parsed)

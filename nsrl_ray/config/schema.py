@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from nsrl_ray.config.loading import ConfigError
+from nsrl_ray.config.search_space import SearchDimension
 
 #: The order in which stages run inside a trial; a file lists the stages it wants.
-STAGE_ORDER: tuple[str, ...] = ("teacher", "collect", "symbolic", "evaluate", "explain", "report")
+STAGE_ORDER: tuple[str, ...] = ("teacher", "collect", "symbolic", "finetune", "evaluate", "explain", "report")
 
 #: What each stage needs from an earlier one in the same trial; a stage's settings may narrow
 #: or widen this with a `requires` property (a symbolic learner that needs no dataset).
@@ -17,6 +18,7 @@ STAGE_REQUIRES: dict[str, tuple[str, ...]] = {
     "teacher": (),
     "collect": ("teacher",),
     "symbolic": ("collect",),
+    "finetune": ("symbolic",),
     "evaluate": ("symbolic",),
     "explain": ("symbolic",),
     "report": ("symbolic",),
@@ -59,11 +61,36 @@ class TeacherSettings:
     """Hidden layer widths of the policy and value networks."""
     num_env_runners: int = 1
     """Remote RLlib EnvRunner actors sampling for the teacher (0 samples in the trial process)."""
+    checkpoint_every: int = 10
+    """Iterations between teacher checkpoints (for resume); 0 turns them off. PBT uses its own interval."""
+    gae_lambda: float = 1.0
+    """GAE lambda (RLlib's lambda_); lower trades variance for bias (Pendulum: 0.1)."""
+    entropy_coeff: float = 0.0
+    """Entropy bonus weight; keeps exploring on sparse rewards (MountainCar)."""
+    clip_param: float = 0.3
+    """PPO surrogate clipping range."""
+    vf_clip_param: float = 10.0
+    """Value-function clipping range (in return units: raise it for large returns)."""
+    grad_clip: float | None = None
+    """Global gradient-norm clip; null leaves gradients unclipped."""
+    vf_share_layers: bool = True
+    """Policy and value heads share the hidden layers (separate networks help continuous control)."""
+    num_envs_per_env_runner: int = 1
+    """Vectorised environments per EnvRunner: more samples per step for short episodes."""
 
     def __post_init__(self) -> None:
         for name in ("max_iterations", "train_batch_size", "minibatch_size", "num_epochs", "lr"):
             _positive(name, getattr(self, name))
+        for name in ("clip_param", "vf_clip_param", "num_envs_per_env_runner"):
+            _positive(name, getattr(self, name))
+        if self.grad_clip is not None:
+            _positive("grad_clip", self.grad_clip)
+        if self.entropy_coeff < 0:
+            raise ConfigError(f"entropy_coeff: got {self.entropy_coeff}, expected a number >= 0.")
+        _probability("gae_lambda", self.gae_lambda)
         _probability("gamma", self.gamma)
+        if self.checkpoint_every < 0:
+            raise ConfigError(f"checkpoint_every: got {self.checkpoint_every}, expected >= 0.")
         if self.num_env_runners < 0:
             raise ConfigError(f"num_env_runners: got {self.num_env_runners}, expected >= 0.")
         if self.minibatch_size > self.train_batch_size:
@@ -241,6 +268,282 @@ class KANSettings:
 
 
 @dataclass(frozen=True)
+class KarelSearchSettings:
+    """What every Karel program search shares: the task instances, the budget, the actor pool."""
+
+    height: int | None = None
+    """Grid height of the task; null uses the reference size (karel.md §5)."""
+    width: int | None = None
+    """Grid width of the task; null uses the reference size."""
+    instances: int = 10
+    """Task instances a program is scored on (LEAPS: 10); the driver draws their seeds."""
+    max_calls: int = 220
+    """Node-call budget of one program run (LEAPS's MAX_FUNC_CALL: 220)."""
+    max_evaluations: int = 1_000_000
+    """Program evaluations (one program on all instances) the search may spend."""
+    target: float = 1.0
+    """Stop once the best return reaches this."""
+    num_actors: int = 1
+    """Ray actors scoring programs in parallel; 0 scores them in the trial's own process."""
+    max_tokens: int = 45
+    """Longest program, in LEAPS tokens (DEF run m( ... m) included)."""
+    max_nesting: int = 3
+    """Most control structures nested in one another."""
+    max_block: int = 6
+    """Most statements in one block."""
+    generalisation_sizes: tuple[tuple[int, int], ...] = ((100, 100),)
+    """Larger grids the evaluate stage also plays the found program on, without searching again."""
+    report_every_s: float = 1.0
+    """Seconds between progress reports to Tune (an improvement is always reported)."""
+
+    @property
+    def requires(self) -> tuple[str, ...]:
+        """A program search needs no teacher and no dataset: it scores programs on the task itself."""
+        return ()
+
+    def check_env(self, env: str) -> None:
+        """Karel learners only run on the Karel envs (`nsrl envs` lists them as Karel<Task>-v0)."""
+        if not env.startswith("Karel"):
+            raise ConfigError(
+                f"env: got {env!r}, but learner {self.learner!r} searches Karel programs; "  # type: ignore[attr-defined]
+                "use a Karel env such as KarelHarvester-v0."
+            )
+
+    def __post_init__(self) -> None:
+        for name in ("instances", "max_calls", "max_evaluations", "max_tokens", "max_block"):
+            _positive(name, getattr(self, name))
+        if self.max_nesting < 0:
+            raise ConfigError(f"max_nesting: got {self.max_nesting}, expected an integer >= 0.")
+        if self.num_actors < 0:
+            raise ConfigError(f"num_actors: got {self.num_actors}, expected >= 0 (0 scores in the trial process).")
+        for name in ("height", "width"):
+            value = getattr(self, name)
+            if value is not None and value < 4:
+                raise ConfigError(f"{name}: got {value}, expected null (the reference size) or an integer >= 4.")
+        for size in self.generalisation_sizes:
+            if len(size) != 2 or min(size) < 4:
+                raise ConfigError(f"generalisation_sizes: got {list(size)}, expected [height, width] pairs of integers >= 4.")
+        _positive("report_every_s", self.report_every_s)
+
+
+@dataclass(frozen=True)
+class KarelHillClimbSettings(KarelSearchSettings):
+    """Stochastic hill climbing in Karel program space with restarts (prog_policies's HC, karel.md §8.1)."""
+
+    learner: Literal["karel_hill_climb"] = "karel_hill_climb"
+    """The symbolic learner: `karel_hill_climb` mutates a program and keeps the first better neighbour."""
+    neighbours: int = 250
+    """Mutation neighbours tried before a restart (prog_policies: 250)."""
+    batch_size: int = 50
+    """Neighbours scored per pool call; the first better one in order is taken (never depends on the actors)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _positive("neighbours", self.neighbours)
+        _positive("batch_size", self.batch_size)
+
+
+@dataclass(frozen=True)
+class KarelCEMSettings(KarelSearchSettings):
+    """The cross-entropy method over Karel program space (a distribution per syntax-tree position)."""
+
+    learner: Literal["karel_cem"] = "karel_cem"
+    """The symbolic learner: `karel_cem` samples programs, keeps the elites and refits the distribution."""
+    population: int = 200
+    """Programs per generation."""
+    elite_fraction: float = 0.05
+    """Share of the population that refits the distribution."""
+    smoothing: float = 0.5
+    """Weight of the elites' frequencies in each update (1: replace the distribution)."""
+    floor: float = 0.01
+    """Smallest probability of any choice after an update, so no choice becomes impossible."""
+    patience: int = 10
+    """Generations without a better elite mean before the distribution restarts from the prior."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _positive("population", self.population)
+        _positive("patience", self.patience)
+        if not 0.0 < self.elite_fraction <= 1.0:
+            raise ConfigError(f"elite_fraction: got {self.elite_fraction}, expected a share in (0, 1].")
+        if not 0.0 < self.smoothing <= 1.0:
+            raise ConfigError(f"smoothing: got {self.smoothing}, expected a weight in (0, 1].")
+        if not 0.0 <= self.floor < 0.2:
+            raise ConfigError(f"floor: got {self.floor}, expected a probability in [0, 0.2).")
+
+
+@dataclass(frozen=True)
+class GPSearchSettings:
+    """Genetic programming whose fitness is the episode return (DiffSES stage III), scored on Ray actors."""
+
+    learner: Literal["gp_search"] = "gp_search"
+    """The symbolic learner: `gp_search` evolves one tree per action (argmax) or per action dimension (tanh-squashed)."""
+    population_size: int = 200
+    """Individuals per generation."""
+    generations: int = 20
+    """Populations scored, the first one included."""
+    tournament_size: int = 3
+    """Individuals competing in each selection tournament (small keeps the population diverse)."""
+    elitism: int = 2
+    """Best individuals copied unchanged into the next generation."""
+    function_set: tuple[str, ...] = ("add", "sub", "mul", "div", "abs", "tanh", "gt", "ifelse")
+    """Primitives the trees may use (names from nsrl_ray.symbolic.PRIMITIVES, registered ones included)."""
+    parsimony_coefficient: float = 0.01
+    """Selection penalty per formula node, in return units (returns differ per env: tune it with them)."""
+    init_depth: tuple[int, int] = (2, 4)
+    """Depth range of the random trees of the first population (ramped half-and-half)."""
+    max_nodes: int = 30
+    """Largest tree a variation may produce; a larger child keeps its parent's tree."""
+    const_range: tuple[float, float] | None = (-3.0, 3.0)
+    """Range of random constants (DiffSES: -3..3); null: no constants in random trees."""
+    p_crossover: float = 0.5
+    """Probability that a child comes from crossover of two tournament winners."""
+    p_subtree_mutation: float = 0.15
+    """Probability of subtree mutation (a random subtree replaced by a fresh random tree)."""
+    p_hoist_mutation: float = 0.05
+    """Probability of hoist mutation (a subtree replaced by one of its own subtrees)."""
+    p_point_mutation: float = 0.15
+    """Probability of point mutation (nodes replaced by others of the same arity)."""
+    p_constant_mutation: float = 0.1
+    """Probability of constant mutation (every constant of a tree nudged by a relative Gaussian step)."""
+    point_replace: float = 0.05
+    """Point mutation: probability that each node is replaced."""
+    constant_sigma: float = 0.1
+    """Constant mutation: the step's standard deviation relative to the constant (at least 0.1 absolute)."""
+    episodes: int = 5
+    """Episodes per fitness evaluation, on seeds fixed for the whole search (DiffSES: 4)."""
+    stop_return: float | None = None
+    """Stop once the best fitness reaches this; null uses the env's solved return."""
+    reference_action: bool = True
+    """Discrete actions: action 0's formula is fixed to 0 and one tree per other action is evolved (same policies, one tree fewer)."""
+    select_top: int = 5
+    """At the end, this many leaders are re-scored on unseen seeds and the best there is kept."""
+    select_episodes: int = 20
+    """Episodes of that re-scoring; 0 keeps the best individual by search fitness."""
+    warm_start: Literal["none", "distill", "card"] = "none"
+    """Seed the first population: `distill` runs gplearn distillation on the teacher's dataset first
+    (DiffSES stage II -> III), `card` reads the formulas of `warm_start_card`; `none` starts at random."""
+    warm_start_card: str | None = None
+    """A policy card (policy.json or formulas.json, or a run's artifacts folder) for `warm_start: card`."""
+    warm_start_copies: int = 10
+    """Individuals of the first population made from the warm start: the formulas, then mutants of them."""
+    distill: SymbolicSettings = field(default_factory=SymbolicSettings)
+    """gplearn settings of the distillation that `warm_start: distill` runs (the gp_distill learner's keys)."""
+    num_actors: int = 1
+    """Ray actors scoring candidates in parallel; 0 scores them in the trial's own process."""
+    checkpoint_every: int = 1
+    """Generations between checkpoints of the population (for resume); 0 turns them off."""
+
+    @property
+    def requires(self) -> tuple[str, ...]:
+        """Distillation needs the teacher's dataset; a search from scratch needs nothing."""
+        return ("collect",) if self.warm_start == "distill" else ()
+
+    def __post_init__(self) -> None:
+        from nsrl_ray.config.loading import suggest
+        from nsrl_ray.symbolic.primitives import PRIMITIVES
+
+        for name in ("population_size", "generations", "tournament_size", "max_nodes", "episodes", "select_top"):
+            _positive(name, getattr(self, name))
+        for name in ("elitism", "select_episodes", "warm_start_copies", "num_actors", "checkpoint_every"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name}: got {getattr(self, name)}, expected an integer >= 0.")
+        if self.elitism >= self.population_size:
+            raise ConfigError(f"elitism ({self.elitism}) must be smaller than population_size ({self.population_size}).")
+        if self.tournament_size > self.population_size:
+            raise ConfigError(f"tournament_size ({self.tournament_size}) must not exceed population_size ({self.population_size}).")
+        unknown = [f for f in self.function_set if f not in PRIMITIVES]
+        if unknown or not self.function_set:
+            hint = suggest(unknown[0], PRIMITIVES) if unknown else ""
+            raise ConfigError(f"function_set: got {list(self.function_set)}, expected names from {sorted(PRIMITIVES)}.{hint}")
+        low, high = self.init_depth
+        if not 0 <= low <= high:
+            raise ConfigError(f"init_depth: got {list(self.init_depth)}, expected [low, high] with 0 <= low <= high.")
+        if self.const_range is not None and self.const_range[0] > self.const_range[1]:
+            raise ConfigError(f"const_range: got {list(self.const_range)}, expected [low, high] with low <= high.")
+        if self.parsimony_coefficient < 0:
+            raise ConfigError(f"parsimony_coefficient: got {self.parsimony_coefficient}, expected >= 0.")
+        names = ("p_crossover", "p_subtree_mutation", "p_hoist_mutation", "p_point_mutation", "p_constant_mutation")
+        for name in (*names, "point_replace"):
+            _probability(name, getattr(self, name))
+        total = sum(getattr(self, name) for name in names)
+        if total > 1.0 + 1e-9:
+            raise ConfigError(f"{' + '.join(names)}: got {total:.3f}, expected a total <= 1 (the rest is reproduction).")
+        if self.constant_sigma < 0:
+            raise ConfigError(f"constant_sigma: got {self.constant_sigma}, expected >= 0.")
+        if self.warm_start == "card" and not self.warm_start_card:
+            raise ConfigError("warm_start: card needs warm_start_card, the path of a policy.json to start from.")
+        if self.warm_start_card and self.warm_start != "card":
+            raise ConfigError(f"warm_start_card is set but warm_start is {self.warm_start!r}; set warm_start: card to use it.")
+
+
+@dataclass(frozen=True)
+class FinetuneSettings:
+    """Tune a formula policy's constants by PPO with soft teacher supervision (DiffSES's constants SGD)."""
+
+    method: Literal["constants_ppo"] = "constants_ppo"
+    """`constants_ppo`: the formulas become an RLlib module whose constants are parameters, trained by PPO
+    plus an annealed KL to the teacher; the tuned constants go back into the policy card."""
+    iterations: int = 20
+    """PPO training iterations."""
+    train_batch_size: int = 2000
+    """Environment steps per iteration."""
+    minibatch_size: int = 128
+    """SGD minibatch size."""
+    num_epochs: int = 6
+    """SGD passes over each train batch."""
+    lr: float = 1e-3
+    """Adam learning rate (constants, logit scale or log std, and the value network)."""
+    gamma: float = 0.99
+    """Discount factor."""
+    gae_lambda: float = 0.95
+    """GAE lambda."""
+    clip_param: float = 0.2
+    """PPO surrogate clipping range."""
+    entropy_coeff: float = 0.0
+    """Entropy bonus weight."""
+    vf_loss_coeff: float = 0.5
+    """Value-loss weight."""
+    vf_clip_param: float = 1000.0
+    """Value-loss clipping (in squared return units)."""
+    supervision_weight: float = 1.0
+    """Initial weight of KL(teacher || formula policy) in the loss; 0 switches supervision (and the teacher) off."""
+    supervision_anneal_iterations: int = 10
+    """Iterations over which that weight falls linearly to 0."""
+    value_hidden: tuple[int, ...] = (64, 64)
+    """Hidden widths of the value network beside the formulas."""
+    logit_spread: float = 4.0
+    """Discrete actions: the initial logit scale makes the formulas' logit gaps this large on typical states."""
+    log_std: float = -1.0
+    """Continuous actions: initial log standard deviation of the Gaussian around the formulas."""
+    num_env_runners: int = 1
+    """RLlib EnvRunner actors sampling for the fine-tuning (0 samples in the trial process)."""
+    validation_episodes: int = 20
+    """Greedy episodes (on their own seeds) that compare the tuned formulas with the original ones."""
+    validate_every: int = 5
+    """Iterations between validations; the best constants seen by validation are kept (the original if none beats it)."""
+
+    @property
+    def requires(self) -> tuple[str, ...]:
+        """The formulas come from the symbolic stage; supervision needs the teacher."""
+        return ("symbolic", "teacher") if self.supervision_weight > 0 else ("symbolic",)
+
+    def __post_init__(self) -> None:
+        for name in ("iterations", "train_batch_size", "minibatch_size", "num_epochs", "lr", "logit_spread",
+                     "validation_episodes", "validate_every", "clip_param", "vf_clip_param"):
+            _positive(name, getattr(self, name))
+        for name in ("entropy_coeff", "vf_loss_coeff", "supervision_weight", "supervision_anneal_iterations", "num_env_runners"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name}: got {getattr(self, name)}, expected a number >= 0.")
+        _probability("gamma", self.gamma)
+        _probability("gae_lambda", self.gae_lambda)
+        if self.minibatch_size > self.train_batch_size:
+            raise ConfigError(f"minibatch_size ({self.minibatch_size}) must not exceed train_batch_size ({self.train_batch_size}).")
+        if any(h <= 0 for h in self.value_hidden):
+            raise ConfigError(f"value_hidden: got {list(self.value_hidden)}, expected positive layer widths.")
+
+
+@dataclass(frozen=True)
 class EvaluateSettings:
     """Play the symbolic policy and the teacher on Ray actors over fixed evaluation seeds."""
 
@@ -312,6 +615,19 @@ class ExplainSettings:
 class ReportSettings:
     """Write the policy card."""
 
+    video: bool = False
+    """Record one episode of the teacher and one of the symbolic policy beside the card."""
+    video_format: Literal["gif", "mp4"] = "gif"
+    """gif needs nothing more; mp4 needs the imageio-ffmpeg package."""
+    video_max_steps: int = 500
+    """Frames per video at most (the episode is cut there)."""
+    video_fps: int = 30
+    """Frames per second of the video."""
+
+    def __post_init__(self) -> None:
+        _positive("video_max_steps", self.video_max_steps)
+        _positive("video_fps", self.video_fps)
+
 
 @dataclass(frozen=True)
 class StagesConfig:
@@ -319,7 +635,8 @@ class StagesConfig:
 
     teacher: TeacherSettings | None = None
     collect: CollectSettings | None = None
-    symbolic: SymbolicSettings | KANSettings | None = None
+    symbolic: SymbolicSettings | KANSettings | KarelHillClimbSettings | KarelCEMSettings | GPSearchSettings | None = None
+    finetune: FinetuneSettings | None = None
     evaluate: EvaluateSettings | None = None
     explain: ExplainSettings | None = None
     report: ReportSettings | None = None
@@ -339,21 +656,70 @@ class StagesConfig:
         return tuple(name for name in STAGE_ORDER if getattr(self, name) is not None)
 
 
+#: Stage settings that count actors; they size a trial's placement group and are scaled down to fit.
+ACTOR_COUNT_FIELDS: tuple[str, ...] = ("num_actors", "num_env_runners")
+
+
 @dataclass(frozen=True)
 class ResourcesConfig:
     """What each trial asks of the Ray cluster."""
 
     cpus_per_trial: float = 1.0
     """CPUs for the trial's own process (the PPO learner, the GP fit)."""
+    gpus_per_trial: float = 0.0
+    """GPUs for the trial's own process: the teacher's learner trains on it."""
     cpus_per_actor: float = 1.0
-    """CPUs for each EnvRunner, rollout and evaluation actor."""
+    """CPUs for each EnvRunner, rollout, evaluation and search actor."""
     max_concurrent_trials: int | None = None
     """Trials run at once; null lets Tune fit as many as resources allow."""
+    scale_to_cluster: bool = True
+    """On a cluster too small for a trial, lower actor counts and drop GPUs (and say so) instead of refusing."""
 
     def __post_init__(self) -> None:
         _positive("cpus_per_trial", self.cpus_per_trial)
         if self.cpus_per_actor < 0:
             raise ConfigError(f"cpus_per_actor: got {self.cpus_per_actor}, expected >= 0.")
+        if self.gpus_per_trial < 0:
+            raise ConfigError(f"gpus_per_trial: got {self.gpus_per_trial}, expected >= 0.")
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """A hyperparameter search over stage settings written inline as spaces (`lr: {loguniform: [1e-4, 1e-2]}`).
+
+    `grid` spaces are crossed; `choice`, `uniform`, `loguniform`, `randint` are sampled `num_samples` times.
+    """
+
+    num_samples: int = 1
+    """Samples of the random spaces (each crossed with every grid point and seed)."""
+    metric: str = "evaluate/return_mean"
+    """The `group/metric` that ranks trials on the leaderboard (its last reported value)."""
+    mode: Literal["max", "min"] = "max"
+    """Whether a larger or a smaller metric is better."""
+    scheduler: Literal["fifo", "asha", "pbt"] = "fifo"
+    """fifo runs every trial to the end; asha stops weak trials early; pbt copies and perturbs good trials."""
+    scheduler_metric: str = "teacher/return_mean"
+    """What ASHA and PBT compare while trials run (reported every teacher iteration)."""
+    grace_period: int = 5
+    """ASHA: training iterations before a trial can be stopped."""
+    reduction_factor: float = 3.0
+    """ASHA: the fraction 1/reduction_factor of trials that go on at each rung."""
+    max_t: int = 100
+    """ASHA: the largest number of training iterations a trial may reach."""
+    perturbation_interval: int = 4
+    """PBT: training iterations between exploit/explore steps (teacher checkpoints are taken at the same interval)."""
+    space: tuple[SearchDimension, ...] = ()
+    """The searched settings; filled from the inline spaces of the file (you do not write this key)."""
+
+    def __post_init__(self) -> None:
+        for name in ("num_samples", "grace_period", "max_t", "perturbation_interval"):
+            _positive(name, getattr(self, name))
+        if self.reduction_factor <= 1:
+            raise ConfigError(f"reduction_factor: got {self.reduction_factor}, expected a number > 1.")
+        if "/" not in self.metric or "/" not in self.scheduler_metric:
+            raise ConfigError(f"metric: got {self.metric!r}, expected a `group/metric` name such as evaluate/return_mean.")
+        if self.scheduler == "pbt" and not any(d.kind in ("uniform", "loguniform", "choice", "randint") for d in self.space):
+            raise ConfigError("scheduler: pbt needs at least one sampled space (uniform, loguniform, choice, randint) to perturb.")
 
 
 @dataclass(frozen=True)
@@ -372,6 +738,8 @@ class ExperimentConfig:
     """Cluster resources per trial."""
     storage_path: str = "nsrl_results"
     """Where results go; a relative path is taken from the working directory."""
+    search: SearchConfig | None = None
+    """Hyperparameter search: how trials are ranked and scheduled (the spaces are written inline)."""
 
     def __post_init__(self) -> None:
         if not self.name or not self.name.replace("-", "_").replace(".", "_").isidentifier():
@@ -382,17 +750,21 @@ class ExperimentConfig:
             raise ConfigError(f"seeds: got {list(self.seeds)}, expected distinct seeds.")
         if any(s < 0 for s in self.seeds):
             raise ConfigError(f"seeds: got {list(self.seeds)}, expected seeds >= 0.")
+        for stage in self.stages.enabled():
+            check_env = getattr(getattr(self.stages, stage), "check_env", None)
+            if check_env is not None:
+                check_env(self.env)  # settings that only make sense for some envs refuse the others here
 
     def actors_needed(self) -> int:
-        """The most actors any one stage runs at once (they run one stage at a time)."""
-        stages = self.stages
+        """The most actors any one stage runs at once (stages run one after another).
+
+        Every stage setting named `num_actors` or `num_env_runners` counts, so a new stage or
+        learner that runs actors is sized without a change here.
+        """
         counts = [0]
-        if stages.teacher:
-            counts.append(stages.teacher.num_env_runners)
-        if stages.collect:
-            counts.append(stages.collect.num_actors)
-        if stages.evaluate:
-            counts.append(stages.evaluate.num_actors)
+        for name in self.stages.enabled():
+            settings = getattr(self.stages, name)
+            counts += [getattr(settings, field) for field in ACTOR_COUNT_FIELDS if hasattr(settings, field)]
         return max(counts)
 
     def replace(self, **changes: object) -> "ExperimentConfig":

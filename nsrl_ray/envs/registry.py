@@ -32,7 +32,7 @@ ActionKind = Literal["discrete", "continuous"]
 _ACTION_KINDS: tuple[str, ...] = get_args(ActionKind)
 
 # Data files (inside the package's data/ folder) holding the built-in specs.
-_BUILTIN_DATA_FILES: tuple[str, ...] = ("classic_control.yaml", "karel.yaml")
+_BUILTIN_DATA_FILES: tuple[str, ...] = ("classic_control.yaml", "karel.yaml", "mujoco.yaml")
 _SUPPORTED_SCHEMA_VERSIONS = frozenset({1})
 
 

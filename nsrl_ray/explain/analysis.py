@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +35,8 @@ class Term:
     """Mean |term| over the visited states."""
     share: float
     """mean_abs as a share of the sum over the action's terms."""
+    linear: bool = False
+    """The term is coefficient × one variable."""
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,12 @@ class PolicyFacts:
             if effect.variable == variable and effect.action == action:
                 return effect
         raise KeyError((variable, action))
+
+    def formula_numbers(self) -> tuple[float, ...]:
+        """The formulas' own numbers: their constants, the expanded coefficients and the switch values."""
+        values = list(self.constants) + [t.value for t in self.thresholds]
+        values += [term.coefficient for terms in self.terms.values() for term in terms if term.coefficient is not None]
+        return tuple(values)
 
     def numbers(self) -> tuple[float, ...]:
         """Every number an explanation of this policy may quote."""
@@ -175,7 +184,16 @@ def _sympy_text(term: Any) -> str:
         def _print_protected_inv(self, expr: Any) -> str:
             return f"inv({self._print(expr.args[0])})"
 
-    return _Printer().doprint(term)
+    # 1.0*x prints as 1*x: drop the unit factor.
+    return re.sub(r"(?<![\d.])1\*", "", _Printer().doprint(term))
+
+
+def join_terms(texts: list[str]) -> str:
+    """Terms as a sum, with 'a + -b' written 'a - b'."""
+    out = texts[0] if texts else "0"
+    for text in texts[1:]:
+        out += f" - {text[1:]}" if text.startswith("-") else f" + {text}"
+    return out
 
 
 def _latex_name(name: str) -> str:
@@ -196,14 +214,19 @@ def expand_terms(policy: FormulaPolicy, action: int, states: np.ndarray) -> tupl
         parts = sympy.Add.make_args(expr)
     symbols = [sympy.Symbol(v) for v in policy.variables]
     rows = []
-    for part in parts:
-        fn = sympy.lambdify(symbols, part, modules="numpy")
-        with np.errstate(all="ignore"):
-            values = np.broadcast_to(np.asarray(fn(*states.T), dtype=np.float64), (len(states),))
-        coefficient, rest = part.as_coeff_Mul()
-        rows.append((part, float(np.nanmean(np.abs(values))) if len(values) else 0.0,
-                     float(coefficient) if rest != 1 and coefficient.is_number else None))
-    total = sum(size for _, size, _ in rows)
+    try:
+        for part in parts:
+            fn = sympy.lambdify(symbols, part, modules="numpy")
+            with np.errstate(all="ignore"):
+                values = np.broadcast_to(np.asarray(fn(*states.T), dtype=np.float64), (len(states),))
+            coefficient, rest = part.as_coeff_Mul()
+            rows.append((part, float(np.nanmean(np.abs(values))) if len(values) else 0.0,
+                         float(coefficient) if rest != 1 and coefficient.is_number else None, bool(rest.is_Symbol)))
+    except (NameError, TypeError, ValueError, AttributeError):
+        # A registered primitive numpy cannot evaluate through sympy: the formula is one term.
+        values = policy.outputs(states)[:, action]
+        rows = [(expr, float(np.abs(values).mean()), None, False)]
+    total = sum(row[1] for row in rows)
     terms = [
         Term(
             action=name,
@@ -213,8 +236,9 @@ def expand_terms(policy: FormulaPolicy, action: int, states: np.ndarray) -> tupl
             coefficient=coefficient,
             mean_abs=size,
             share=size / total if total > 0 else 0.0,
+            linear=linear,
         )
-        for part, size, coefficient in rows
+        for part, size, coefficient, linear in rows
     ]
     return tuple(sorted(terms, key=lambda t: -t.mean_abs))
 

@@ -25,6 +25,10 @@ GENERIC_NAMES = frozenset({
     "logit_a", "logit_b", "p_a", "p_b",
 })
 
+#: Prefixes of notation built on a real name (`logit_push_right`, `p_push_left`, `grad_pole_angle`).
+_MATH_PREFIXES = frozenset({"logit", "p", "prob", "pi", "f", "grad", "gradient", "d", "delta", "dlogp", "w", "coef", "x",
+                            "log", "l", "z", "s"})
+
 _NAME = re.compile(r"(?<![\w\\])([A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)+)(?![\w])")
 _BACKTICKED = re.compile(r"`([^`\s]+)`")
 # A number, optionally in LaTeX or e-notation scientific form, optionally a percentage.
@@ -47,6 +51,7 @@ _NEGATIVE = re.compile(
 _NEGATION = re.compile(r"\b(?:not|no|never|n't|neither|nor|without)\b[^`]{0,20}$")
 _LOGIT_WORDS = re.compile(r"logit|coefficient|formula|\bterm\b|slope|weight|score")
 _CONDITION = re.compile(r"\b(?:as|when|if|once|whenever)\s*$")
+_VALUE_TALK = re.compile(r"^\s*`?\s*(?:=|is\s+[-+]?\d|of\s+[-+]?\d|\(?\s*value)|\bvalue\b|\bbeing\b")
 
 
 @dataclass(frozen=True)
@@ -107,6 +112,9 @@ def _check_names(text: str, known: set[str], allowed: set[str]) -> tuple[int, li
         checked += 1
         if name in known or name in allowed or name.lower() in GENERIC_NAMES:
             continue
+        prefix, _, rest = name.partition("_")
+        if prefix.lower() in _MATH_PREFIXES and (rest in known or rest in allowed):
+            continue  # logit_push_right, grad_pole_angle: notation built on a real name
         in_backticks = f"`{name}`" in text
         if not in_backticks and min(len(part) for part in name.split("_")) < 2:
             continue  # `p_a`-style math shorthand, not a variable claim
@@ -185,6 +193,8 @@ class _Claim:
     sign: int
     logit: bool
     text: str
+    contribution: bool = False
+    """A claim about the sign of value × slope at a state ("x = -0.2 lowers the logit"), not about raising x."""
 
 
 def _mentions(clause: str, names: Iterable[str]) -> list[tuple[int, int, str]]:
@@ -205,20 +215,28 @@ def _polarity(fragment: str) -> tuple[int, int] | None:
     return None
 
 
+def _mask(clause: str, spans: list[tuple[int, int, str]]) -> str:
+    """The clause with names blanked (same length), so `positive_torque` is not read as 'positive'."""
+    for start, end, _ in spans:
+        clause = clause[:start] + "§" * (end - start) + clause[end:]
+    return clause
+
+
 def _claims(text: str, variables: tuple[str, ...], actions: tuple[str, ...], default_action: str | None) -> list[_Claim]:
     claims = []
-    for clause in _CLAUSE_SPLIT.split(_plain(text)):
+    for original in _CLAUSE_SPLIT.split(_plain(text)):
+        clause = original
         vars_here = _mentions(clause, variables)
         if len({v for _, _, v in vars_here}) != 1:
             continue  # none, or several variables in one clause: too ambiguous to judge
         start, end, variable = vars_here[0]
         acts = _mentions(clause, actions)
-        logit = bool(_LOGIT_WORDS.search(clause.lower()))
+        logit = bool(_LOGIT_WORDS.search(_mask(clause, vars_here + acts).lower()))
         favour = re.search(r"favou?rs?\s+`?(\w+)`?\s+over\s+`?(\w+)`?", clause)
         if favour and favour.group(1) in actions and favour.group(2) in actions:
             before = clause[:start].lower()
             premise = -1 if re.search(r"(?:decreas|lower|reduc|smaller)\w*\s*`?$", before) else 1
-            claims.append(_Claim(variable, favour.group(1), favour.group(2), premise, False, clause.strip()))
+            claims.append(_Claim(variable, favour.group(1), favour.group(2), premise, False, original.strip()))
             continue
         names = {a for _, _, a in acts}
         if len(names) > 1:
@@ -226,7 +244,7 @@ def _claims(text: str, variables: tuple[str, ...], actions: tuple[str, ...], def
         action = names.pop() if names else default_action
         if action is None:
             continue
-        lower = clause.lower()
+        lower = _mask(clause, vars_here + acts).lower()
         # The premise: "raising x" / "a larger x" (+) or "lowering x" / "as x decreases" (-).
         premise, effect_from = 1, end
         before = lower[:start]
@@ -243,11 +261,16 @@ def _claims(text: str, variables: tuple[str, ...], actions: tuple[str, ...], def
                 premise = 1 if re.match(r"increas|ris|grow|larger|higher|positive", verb.group(1)) else -1
                 effect_from = end + verb.end()
         polarity = _polarity(lower[effect_from:])
-        if polarity is None and not _CONDITION.search(before.rstrip("` ")):
-            polarity = _polarity(before)  # "`a` becomes more likely when x ..."
+        contribution = False
+        if polarity is not None:
+            # "x = -0.02 lowers the logit" / "its negative value lowers it": the sign of x's contribution
+            # (value × slope) at a state, not the effect of raising x.
+            contribution = bool(_VALUE_TALK.search(lower[effect_from: effect_from + polarity[1]]))
+        else:
+            polarity = _polarity(_CONDITION.sub("", before.rstrip("` ")))  # "`a` becomes more likely when x ..."
         if polarity is None:
             continue
-        claims.append(_Claim(variable, action, None, premise * polarity[0], logit, clause.strip()))
+        claims.append(_Claim(variable, action, None, premise * polarity[0], logit, original.strip(), contribution))
     return claims
 
 
@@ -299,6 +322,8 @@ def check_policy_explanation(
     claims = _claims(text, facts.variables, facts.actions, action)
 
     def truth(claim: _Claim) -> tuple[int | None, str]:
+        if claim.contribution:
+            return None, ""  # the sign of a contribution depends on the state: judged only for decisions
         if claim.variable not in facts.used:
             return 0, f"`{claim.action}`"
         if claim.other is not None:
@@ -315,7 +340,7 @@ def check_decision_explanation(
     text: str, decision: DecisionFacts, facts: PolicyFacts, prompt: str = ""
 ) -> FaithfulnessReport:
     """Check a decision explanation against the gradients at the decision's state."""
-    references = list(decision.numbers()) + list(facts.numbers()) + _numbers_in(prompt) + _small_integers(facts)
+    references = list(decision.numbers()) + list(facts.formula_numbers()) + _numbers_in(prompt) + _small_integers(facts)
     claims = _claims(text, facts.variables, facts.actions, decision.action)
 
     def sign(value: float) -> int:
@@ -323,6 +348,14 @@ def check_decision_explanation(
 
     def truth(claim: _Claim) -> tuple[int | None, str]:
         slopes = decision.output_gradients
+        value = decision.state[claim.variable]
+        if claim.contribution:
+            slope = slopes[claim.action][claim.variable] if claim.logit or not decision.probabilities else (
+                decision.gradients[claim.variable] if claim.action == decision.action else None)
+            if slope is None:
+                return None, ""
+            # Reported in the raising-x vocabulary: a contribution claim "lowers" is judged as sign(value × slope).
+            return sign(value * slope), f"`{claim.action}` through its value {value:.3g} at this state"
         if claim.other is not None:
             return sign(slopes[claim.action][claim.variable] - slopes[claim.other][claim.variable]), (
                 f"`{claim.action}` over `{claim.other}` at this state")

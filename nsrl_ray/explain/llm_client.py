@@ -117,6 +117,17 @@ class AnswerCache:
         write_json_atomic(self.folder / f"{self.key(request)}.json", {"request": dict(request), "answer": answer})
 
 
+def cache_request(endpoint: Endpoint, settings: LLMSettings, messages: Sequence[Mapping[str, str]]) -> dict[str, Any]:
+    """What identifies an answer in the cache: endpoint identity, model, messages and sampling (never the key)."""
+    return {
+        "endpoint": endpoint.identity or endpoint.base_url or "openai",
+        "model": endpoint.model,
+        "messages": [dict(m) for m in messages],
+        "temperature": settings.temperature,
+        "max_tokens": settings.max_tokens,
+    }
+
+
 @dataclass(frozen=True)
 class Answer:
     """One reply."""
@@ -130,8 +141,8 @@ class Answer:
 def _redact(text: str, key: str) -> str:
     if key and key != NO_KEY:
         text = text.replace(key, "***")
-        for n in (12, 8, 6):  # servers echo masked prefixes/suffixes such as 'sk-abc1****wxyz'
-            if len(key) > 2 * n:
+        for n in (12, 8, 6, 4):  # servers echo masked prefixes/suffixes such as 'sk-abc1****wxyz'
+            if len(key) >= 2 * n:
                 text = text.replace(key[:n], "***").replace(key[-n:], "***")
     return re.sub(r"\bsk-[A-Za-z0-9_\-*]{6,}", "sk-***", text)
 
@@ -187,13 +198,7 @@ class LLMClient:
         return f"LLMClient({self.endpoint.label})"
 
     def _request(self, messages: Sequence[Mapping[str, str]]) -> dict[str, Any]:
-        return {
-            "endpoint": self.endpoint.identity or self.endpoint.base_url or "openai",
-            "model": self.endpoint.model,
-            "messages": [dict(m) for m in messages],
-            "temperature": self.settings.temperature,
-            "max_tokens": self.settings.max_tokens,
-        }
+        return cache_request(self.endpoint, self.settings, messages)
 
     def complete(self, messages: Sequence[Mapping[str, str]]) -> Answer:
         """The assistant's reply to ``messages``, from the cache when this exact request was answered before."""
@@ -257,6 +262,9 @@ class LLMClient:
                 ) from None
             except openai.APIResponseValidationError as error:
                 raise self._fail(f"malformed response from {where}: {error}") from None
+            except json.JSONDecodeError as error:
+                raise self._fail(f"malformed response from {where}: the body is not JSON ({error}); "
+                                 "is base_url an OpenAI-compatible /v1 endpoint?") from None
 
     def _text(self, completion: Any) -> str:
         where = self.endpoint.base_url or "the OpenAI API"

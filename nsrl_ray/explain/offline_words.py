@@ -8,7 +8,7 @@ The sentences use the phrasing the faithfulness check reads, and pass it.
 
 from __future__ import annotations
 
-from nsrl_ray.explain.analysis import DecisionFacts, PolicyFacts
+from nsrl_ray.explain.analysis import DecisionFacts, PolicyFacts, join_terms
 from nsrl_ray.explain.context import ExplainContext
 from nsrl_ray.explain.prompts import Conversation
 
@@ -17,7 +17,7 @@ TOP_ATTRIBUTIONS = 3
 
 
 def _n(value: float) -> str:
-    return f"{value:.3g}"
+    return f"{value + 0.0:.3g}"  # + 0.0 turns -0.0 into 0.0
 
 
 def _pct(value: float) -> str:
@@ -51,12 +51,12 @@ def _action_answer(ctx: ExplainContext, facts: PolicyFacts, index: int) -> str:
         lines.append(f"The {kind} of `{action}` is the constant {_n(float(terms[0].text)) if terms else '0'}: "
                      "no variable moves it directly.")
     else:
-        expanded = " + ".join(t.text for t in terms)
-        lines.append(f"The {kind} of `{action}` is {expanded}.")
-        ranked = ", ".join(f"{t.text} ({_pct(t.share)})" for t in varying[:3])
-        lines.append(f"Its largest terms over the visited states: {ranked} of the typical size of the {kind}.")
+        lines.append(f"The {kind} of `{action}` is {join_terms([t.text for t in terms])}.")
+        if len(terms) > 1:
+            ranked = ", ".join(f"{t.text} ({_pct(t.share)})" for t in varying[:3])
+            lines.append(f"Its largest terms over the visited states, as shares of the typical size of the {kind}: {ranked}.")
         for t in varying:
-            if len(t.variables) == 1 and t.coefficient is not None and t.text.count("*") == 1:
+            if t.linear and t.coefficient is not None:
                 (variable,) = t.variables
                 verb = "raises" if t.coefficient > 0 else "lowers"
                 lines.append(f"Raising `{variable}` {verb} the {kind} of `{action}` (coefficient {_n(t.coefficient)}).")
@@ -88,14 +88,14 @@ def _summary(ctx: ExplainContext, facts: PolicyFacts) -> str:
     ranked = sorted(facts.used, key=lambda v: -facts.importance[v])
     if ranked:
         lines.append("The variables that matter most: " + ", ".join(f"`{v}` ({_pct(facts.importance[v])})" for v in ranked) + ".")
-    for threshold in facts.thresholds:
-        lines.append(
-            f"With the other variables at their median over the visited states, `{threshold.below}` is preferred "
-            f"below `{threshold.variable}` = {_n(threshold.value)} and `{threshold.above}` above it."
-            if ctx.action_kind == "discrete" else
-            f"With the other variables at their median, `{ctx.actions[0].name}` is {threshold.below} below "
-            f"`{threshold.variable}` = {_n(threshold.value)} and {threshold.above} above it."
-        )
+    switches = [
+        f"`{t.below}` is preferred below `{t.variable}` = {_n(t.value)} and `{t.above}` above it"
+        if ctx.action_kind == "discrete" else
+        f"`{ctx.actions[0].name}` is {t.below} below `{t.variable}` = {_n(t.value)} and {t.above} above it"
+        for t in facts.thresholds
+    ]
+    if switches:
+        lines.append("With the other variables at their median over the visited states, " + "; ".join(switches) + ".")
     if ctx.action_kind == "discrete" and len(ctx.actions) == 2:
         a, b = ctx.action_names
         for v in ranked:
@@ -139,7 +139,10 @@ def offline_decision_answer(ctx: ExplainContext, decision: DecisionFacts) -> str
     ranked = sorted(decision.attributions, key=lambda v: -abs(decision.attributions[v]))
     top = [v for v in ranked if abs(decision.attributions[v]) > 0][:TOP_ATTRIBUTIONS]
     if top:
-        lines.append("Relative to the median visited state, the variables that did most for this decision:")
+        effect = f"argue for `{action}`, negative ones against it" if decision.probabilities else (
+            f"raise `{action}`, negative ones lower it")
+        lines.append(f"The largest attributions (gradient times the change from the median visited state; positive "
+                     f"ones {effect}):")
         for v in top:
             gradient, attribution = decision.gradients[v], decision.attributions[v]
             target = f"log p(`{action}`)" if decision.probabilities else f"`{action}`"

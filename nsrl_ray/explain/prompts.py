@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from nsrl_ray.explain.analysis import DecisionFacts, PolicyFacts
+from nsrl_ray.explain.analysis import DecisionFacts, PolicyFacts, join_terms
 from nsrl_ray.explain.context import ExplainContext
 
 SYSTEM = (
@@ -61,7 +61,7 @@ def context_prompt(ctx: ExplainContext, facts: PolicyFacts | None = None) -> str
         kind = "logit" if ctx.action_kind == "discrete" else "value"
         lines.append(f"- action {i}, `{a.name}`{meaning}: {kind} = $${a.latex}$$")
         if facts is not None:
-            expanded = " + ".join(t.text for t in facts.terms[a.name])
+            expanded = join_terms([t.text for t in facts.terms[a.name]])
             if expanded.replace(" ", "") != a.formula.replace(" ", "") and len(facts.terms[a.name]) > 1:
                 lines.append(f"  expanded: {kind}(`{a.name}`) = {expanded}")
     lines += ["", ctx.decision_rule]
@@ -98,7 +98,7 @@ def decision_prompt(ctx: ExplainContext, decision: DecisionFacts, facts: PolicyF
     where = ""
     if decision.episode is not None and decision.step is not None:
         where = f" at step {decision.step} of episode {decision.episode}"
-    lines = [context_prompt(ctx, facts), "", f"## Decision", "", f"The policy took action `{decision.action}`{where}."]
+    lines = [context_prompt(ctx, facts), "", "## Decision", "", f"The policy took action `{decision.action}`{where}."]
     if decision.evidence == "trace":
         lines += ["", "The program executed these statements to reach it:", ""]
         lines += [f"    {line}" for line in decision.trace]

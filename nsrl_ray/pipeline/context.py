@@ -6,7 +6,7 @@ import json
 import os
 import tempfile
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ from nsrl_ray.config import ExperimentConfig
 
 # File and folder names inside a trial's artifact folder: the hand-off between stages.
 TEACHER_MODULE = "teacher_module"
+TEACHER_ALGO = "teacher_algo"  # the whole PPO state while training runs, for resume and PBT
 DATASET = "dataset"
 FORMULAS = "formulas.json"
 EVALUATION = "evaluation.json"
@@ -23,7 +24,8 @@ POLICY_JSON = "policy.json"
 POLICY_MD = "policy.md"
 STAGE_RESULTS = "stage_results.json"
 
-Reporter = Callable[[str, Mapping[str, Any]], None]
+# (stage, metrics, position to save in a checkpoint or None) -> None
+Reporter = Callable[[str, Mapping[str, Any], "dict[str, Any] | None"], None]
 
 
 @dataclass
@@ -34,11 +36,21 @@ class StageContext:
     seed: int
     artifacts: Path
     reporter: Reporter
+    resume: dict[str, Any] = field(default_factory=dict)
+    """Where the running stage stood at the checkpoint this trial was restored from (empty: fresh start)."""
 
-    def report(self, stage: str, metrics: Mapping[str, Any]) -> None:
-        """Send `group/metric` values (group = stage unless the key has its own) to Tune."""
+    def report(self, stage: str, metrics: Mapping[str, Any], checkpoint: dict[str, Any] | None = None) -> None:
+        """Send `group/metric` values (group = stage unless the key has its own) to Tune.
+
+        With ``checkpoint`` (the stage's position, e.g. its iteration), the artifact folder is
+        checkpointed with the report, so a resumed or PBT-exploited trial continues from here.
+        """
         named = {key if "/" in key else f"{stage}/{key}": value for key, value in metrics.items()}
-        self.reporter(stage, named)
+        self.reporter(stage, named, checkpoint)
+
+    def resume_position(self, stage: str) -> dict[str, Any] | None:
+        """The saved position of ``stage`` when the trial was restored in the middle of it."""
+        return self.resume if self.resume.get("stage") == stage else None
 
     def path(self, name: str) -> Path:
         return self.artifacts / name

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -9,32 +10,56 @@ from typing import Any
 
 from ray import tune
 
-from nsrl_ray.config import parse_experiment
+from nsrl_ray.config import apply_overrides, parse_experiment
+from nsrl_ray.pipeline.checkpointing import TrialProgress, checkpoint_of, restore_checkpoint
 from nsrl_ray.pipeline.context import STAGE_RESULTS, StageContext, write_json_atomic
 from nsrl_ray.pipeline.stages import stage_runner
 
 ARTIFACTS = "artifacts"
 
 
+def trial_config(params: dict[str, Any]):
+    """The trial's experiment: the file's settings with this trial's searched values put in."""
+    return parse_experiment(apply_overrides(params["experiment"], params.get("space") or {}))
+
+
 def run_trial(params: dict[str, Any]) -> None:
-    """Tune function trainable; ``params`` holds the experiment (plain data) and this trial's seed."""
+    """Tune function trainable; ``params`` holds the experiment (plain data), the seed and searched values."""
     os.environ["OMP_NUM_THREADS"] = "1"
     import torch
 
     torch.set_num_threads(1)  # a second thread on a busy core makes PPO updates several times slower
-    config = parse_experiment(params["experiment"])
+    config = trial_config(params)
     seed = int(params["seed"])
     artifacts = Path(tune.get_context().get_trial_dir()) / ARTIFACTS
+    checkpoint = tune.get_checkpoint()
+    progress = restore_checkpoint(checkpoint, artifacts) if checkpoint else TrialProgress()
     artifacts.mkdir(parents=True, exist_ok=True)
+    latest: dict[str, Any] = {}  # the last value of every metric: the trial's final row holds them all
 
-    def reporter(stage: str, metrics: dict[str, Any]) -> None:
-        tune.report({**metrics, "stage": stage, "seed": seed})
+    def reporter(stage: str, metrics: dict[str, Any], position: dict[str, Any] | None = None) -> None:
+        latest.update(metrics)
+        row = {**metrics, "stage": stage, "seed": seed}
+        if position is None:
+            tune.report(row)
+            return
+        progress.running = {"stage": stage, **position}
+        with checkpoint_of(artifacts, progress) as saved:
+            tune.report(row, checkpoint=saved)
 
-    ctx = StageContext(config=config, seed=seed, artifacts=artifacts, reporter=reporter)
-    results: dict[str, Any] = {}
+    ctx = StageContext(config=config, seed=seed, artifacts=artifacts, reporter=reporter, resume=dict(progress.running))
+    results_path = artifacts / STAGE_RESULTS
+    results: dict[str, Any] = json.loads(results_path.read_text()) if results_path.is_file() else {}
     for name in config.stages.enabled():
+        if name in progress.completed:
+            continue  # finished before a resume: its artifacts stay as they are
         started = time.perf_counter()
         outcome = stage_runner(name)(ctx)
         results[name] = {**outcome, "wall_s": time.perf_counter() - started}
-        write_json_atomic(artifacts / STAGE_RESULTS, results)
-    reporter("done", {f"time/{name}_s": r["wall_s"] for name, r in results.items()})
+        write_json_atomic(results_path, results)
+        progress.completed.append(name)
+        progress.running = {}
+        ctx.resume = {}
+        with checkpoint_of(artifacts, progress) as saved:
+            tune.report({f"time/{name}_s": results[name]["wall_s"], "stage": name, "seed": seed}, checkpoint=saved)
+    tune.report({**latest, **{f"time/{n}_s": r["wall_s"] for n, r in results.items()}, "stage": "done", "seed": seed})

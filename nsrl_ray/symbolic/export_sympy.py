@@ -10,7 +10,7 @@ from sympy.core.logic import fuzzy_and
 from nsrl_ray.symbolic.expression import Call, Const, Expr, Var, validate
 from nsrl_ray.symbolic.primitives import PRIMITIVES, PROTECTION_THRESHOLD
 
-__all__ = ["protected_div", "protected_inv", "protected_log", "to_sympy"]
+__all__ = ["greater_than", "if_positive", "protected_div", "protected_inv", "protected_log", "to_sympy"]
 
 # Why functions and not a bare Piecewise: nesting a Piecewise inside a guard condition makes
 # sympy rewrite the condition into ITE form, which lambdify's printers then fail to print
@@ -94,6 +94,54 @@ class protected_inv(_Protected):  # noqa: N801
 
     def _latex(self, printer: Any) -> str:
         return rf"\frac{{1}}{{{printer._print(self.args[0])}}}"
+
+
+def _comparable(arg: sympy.Expr) -> bool:
+    return bool(arg.is_number and (arg.is_comparable or arg in (sympy.oo, -sympy.oo)))
+
+
+class greater_than(_Protected):  # noqa: N801
+    """1.0 where a > b, else 0.0 (a NaN operand compares False, as in numpy)."""
+
+    nargs = 2
+    _imp_ = staticmethod(PRIMITIVES["gt"].numpy_fn)
+
+    @classmethod
+    def eval(cls, a: sympy.Expr, b: sympy.Expr) -> sympy.Expr | None:
+        if a is sympy.nan or b is sympy.nan:
+            return sympy.Float(0.0)
+        if _comparable(a) and _comparable(b):
+            return sympy.Float(1.0) if bool(a > b) else sympy.Float(0.0)
+        return None
+
+    def _eval_rewrite_as_Piecewise(self, a: sympy.Expr, b: sympy.Expr, **kwargs: Any) -> sympy.Expr:
+        return sympy.Piecewise((sympy.Float(1.0), a > b), (sympy.Float(0.0), True))
+
+    def _latex(self, printer: Any) -> str:
+        a, b = (printer._print(arg) for arg in self.args)
+        return rf"\left[{a} > {b}\right]"
+
+
+class if_positive(_Protected):  # noqa: N801
+    """a where c > 0, else b (a NaN condition picks b, as in numpy)."""
+
+    nargs = 3
+    _imp_ = staticmethod(PRIMITIVES["ifelse"].numpy_fn)
+
+    @classmethod
+    def eval(cls, c: sympy.Expr, a: sympy.Expr, b: sympy.Expr) -> sympy.Expr | None:
+        if c is sympy.nan:
+            return b
+        if _comparable(c):
+            return a if bool(c > 0) else b
+        return None
+
+    def _eval_rewrite_as_Piecewise(self, c: sympy.Expr, a: sympy.Expr, b: sympy.Expr, **kwargs: Any) -> sympy.Expr:
+        return sympy.Piecewise((a, c > 0), (b, True))
+
+    def _latex(self, printer: Any) -> str:
+        c, a, b = (printer._print(arg) for arg in self.args)
+        return rf"\begin{{cases}}{a} & \text{{if }} {c} > 0\\ {b} & \text{{otherwise}}\end{{cases}}"
 
 
 def to_sympy(expr: Expr) -> sympy.Expr:

@@ -17,10 +17,14 @@ scores, prunes and draws the network. These parts are our own, and why:
   affine constants (pykan's `symbolic_formula` runs sympy.simplify and exec).
 * Pruning calls pykan's `prune_node`/`prune_edge` directly: its `prune` builds the pruned copy
   with auto_save=True and then writes checkpoints into ./model.
+* The spline least squares (`curve2coef`, used at initialisation and at every grid update):
+  pykan's torch.linalg.lstsq on a broadcast batch differs in the last bits from call to call
+  on CPU, which LBFGS turns into different formulas for the same seed; ours is deterministic
+  and is swapped in only while pykan runs inside this module.
 
-pykan seeds the global random generators and prints progress bars; both are contained here
+pykan also seeds the global random generators and prints progress bars; both are contained
 (generator states are restored afterwards, its output is captured), so a fit is deterministic
-for a seed and leaves no trace outside its result.
+for a seed and leaves no trace outside its result. pykan is pinned (0.2.8) for these reasons.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from importlib import import_module
 from pathlib import Path
 from typing import Any, Literal
 
@@ -175,6 +180,9 @@ def fit_edge(
             best = (float(score), name, a_u, b_u, r2)
     assert best is not None
     _, name, a_u, b_u, r2 = best
+    if name == "x":  # a linear edge is c * x + d: a = 1 and b = 0 keep the form unique
+        c = float(np.mean((x - mean) * (y - y.mean())) / std**2)
+        return name, 1.0, 0.0, c, float(y.mean() - c * mean), r2
     # Back to the raw input: a_u * (x - mean) / std + b_u = a * x + b.
     a = a_u / std
     b = b_u - a_u * mean / std
@@ -289,7 +297,7 @@ def symbolic_to_formulas(
     is folded into the first layer, so a * z_i + b becomes (a / std_i) * x_i + (b - a * mean_i / std_i)."""
     nodes = [_Linear({Var(name): 1.0 / float(s)}, -float(m) / float(s)) for name, m, s in zip(feature_names, mean, std)]
     for edges, width, bias in zip(network.edge_fits(), network.widths, network.bias):
-        outputs = [_Linear(const=float(bias[j])) for j in range(width)]
+        outputs = [_Linear(const=float(bias[j].detach())) for j in range(width)]
         for i, j, name, a, b, c in edges:
             if c == 0.0:
                 continue
@@ -306,15 +314,41 @@ def symbolic_to_formulas(
 # --------------------------------------------------------------------------- pykan plumbing
 
 
+def _curve2coef(x_eval: torch.Tensor, y_eval: torch.Tensor, grid: torch.Tensor, k: int) -> torch.Tensor:
+    """pykan's spline least squares (coefficients fitting y at x), solved deterministically.
+
+    pykan calls torch.linalg.lstsq on a broadcast batch; on CPU its result changes in the last
+    bits from call to call (it depends on where the copy lands in memory), and LBFGS amplifies
+    that into different formulas for the same seed. The normal equations here are summed with
+    numpy's plain loops (no BLAS) and solved per spline with a tiny ridge for empty grid cells.
+    """
+    from kan.spline import B_batch
+
+    basis = B_batch(x_eval, grid, k).detach().double().numpy()  # (batch, in, n_coef)
+    targets = y_eval.detach().double().numpy()  # (batch, in, out)
+    gram = np.einsum("bin,bim->inm", basis, basis, optimize=False)
+    rhs = np.einsum("bin,bio->ino", basis, targets, optimize=False)
+    n_coef = basis.shape[2]
+    ridge = 1e-10 * (np.trace(gram, axis1=1, axis2=2)[:, None, None] + 1e-12) * np.eye(n_coef)[None]
+    coef = np.stack([np.linalg.solve(g, r) for g, r in zip(gram + ridge, rhs)])  # (in, n_coef, out)
+    return torch.as_tensor(np.ascontiguousarray(coef.transpose(0, 2, 1)), dtype=y_eval.dtype, device=y_eval.device)
+
+
 @contextlib.contextmanager
 def _contained() -> Iterator[None]:
-    """Capture pykan's prints and progress bars and restore the global random generators it seeds."""
+    """Run pykan deterministically and quietly: our spline least squares, its prints and progress
+    bars captured, and the global random generators it seeds restored afterwards."""
+    # The modules, not the same-named classes that `kan` re-exports.
+    layer_module, network_module = import_module("kan.KANLayer"), import_module("kan.MultKAN")
     states = (random.getstate(), np.random.get_state(), torch.get_rng_state())
+    patched = (layer_module.curve2coef, network_module.curve2coef)
+    layer_module.curve2coef = network_module.curve2coef = _curve2coef
     sink = io.StringIO()
     try:
         with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
             yield
     finally:
+        layer_module.curve2coef, network_module.curve2coef = patched
         random.setstate(states[0])
         np.random.set_state(states[1])
         torch.set_rng_state(states[2])
@@ -365,7 +399,7 @@ def _fit_layers(model: Any, x: torch.Tensor, library: Sequence[str], weight_simp
                 if mask[i, j] == 0:
                     continue
                 name, a, b, c, d, r2 = fit_edge(inputs[:, i], outputs[:, j, i], library, weight_simple)
-                edges.append(EdgeFit(l, i, j, name, a, b, scale[j] * c, scale[j] * d, r2))
+                edges.append(EdgeFit(l, i, j, name, a, b, float(scale[j] * c), float(scale[j] * d), r2))
         layers.append(_Layer(edges, outputs.shape[1], shift))
     return layers
 
@@ -431,7 +465,11 @@ class KANFitResult:
         with _contained(), tempfile.TemporaryDirectory() as folder:
             _forward_with_activations(self.model, x)
             # pykan writes one image per edge into `folder`, then composes the figure.
-            self.model.plot(folder=folder, in_vars=list(feature_names), out_vars=list(output_names), beta=3)
+            # Labels sit 1/n of the 10 * scale inch width apart at 40 * scale * varscale points:
+            # shrink them until the longest name fits its slot.
+            slots = max(len(feature_names), len(output_names)) * max(len(n) for n in (*feature_names, *output_names))
+            self.model.plot(folder=folder, in_vars=list(feature_names), out_vars=list(output_names), beta=3,
+                            scale=1.0, varscale=min(1.0, 30.0 / slots))
             figure = plt.gcf()
             figure.savefig(path, bbox_inches="tight", dpi=80)
             plt.close(figure)

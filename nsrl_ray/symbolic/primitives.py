@@ -20,6 +20,7 @@ __all__ = [
     "ExpressionError",
     "PRIMITIVES",
     "Primitive",
+    "PREDICATES",
     "get_primitive",
     "register_primitive",
 ]
@@ -104,6 +105,45 @@ def _sigmoid(x1: np.ndarray) -> np.ndarray:
         return 1 / (1 + np.exp(-x1))
 
 
+# Comparisons give 1.0 / 0.0 so that they compose with arithmetic (a*gt(x, y) switches a term
+# on); a NaN operand compares False, as in numpy, so the result is always finite.
+
+
+def _greater(x1: np.ndarray, x2: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore"):
+        return np.where(x1 > x2, 1.0, 0.0)
+
+
+def _if_positive(condition: np.ndarray, then: np.ndarray, otherwise: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore"):
+        return np.where(condition > 0, then, otherwise)
+
+
+# --- DiffSES's relational predicates over object coordinates (x grows rightwards, y grows
+# downwards as in image coordinates, so "above" means a smaller y). ---------------------------
+
+
+def _axis_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.abs(a - b)
+
+
+def _euclidean_distance(x1: np.ndarray, y1: np.ndarray, x2: np.ndarray, y2: np.ndarray) -> np.ndarray:
+    # np.square rather than hypot: the sympy and Python exports compute exactly this.
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.sqrt(np.square(x1 - x2) + np.square(y1 - y2))
+
+
+def _less(x1: np.ndarray, x2: np.ndarray) -> np.ndarray:
+    return _greater(x2, x1)
+
+
+def _within_range(a: np.ndarray, b: np.ndarray, radius: np.ndarray) -> np.ndarray:
+    # |radius|: a negative range is the same range (a constant of either sign stays meaningful).
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.where(np.abs(a - b) > np.abs(radius), 0.0, 1.0)
+
+
 # --- sympy builders -------------------------------------------------------------------------
 
 
@@ -130,6 +170,27 @@ def _sympy_sigmoid(a: Any) -> Any:
     return 1 / (1 + sp.exp(-a))
 
 
+def _sympy_gt(a: Any, b: Any) -> Any:
+    from nsrl_ray.symbolic.export_sympy import greater_than
+
+    return greater_than(a, b)
+
+
+def _sympy_ifelse(c: Any, a: Any, b: Any) -> Any:
+    from nsrl_ray.symbolic.export_sympy import if_positive
+
+    return if_positive(c, a, b)
+
+
+def _sympy_distance(x1: Any, y1: Any, x2: Any, y2: Any) -> Any:
+    return _sympy().sqrt((x1 - x2) ** 2 + (y1 - y2) ** 2)
+
+
+def _sympy_within(a: Any, b: Any, r: Any) -> Any:
+    sp = _sympy()
+    return 1 - _sympy_gt(sp.Abs(a - b), sp.Abs(r))
+
+
 # --- Python export helpers. Python floats follow IEEE for + - * and the guarded division;
 # nan/inf-sensitive functions use numpy so the exported code matches the array semantics. ---
 
@@ -148,6 +209,16 @@ _PY_INV = '''def _protected_inv(x):
 _PY_SIGMOID = '''def _sigmoid(x):
     """Logistic function 1 / (1 + exp(-x))."""
     return 1.0 / (1.0 + np.exp(-x))
+'''
+
+
+_PY_GT = '''def _gt(a, b):
+    """1.0 when a > b, else 0.0 (NaN compares False)."""
+    return 1.0 if a > b else 0.0
+'''
+_PY_IFELSE = '''def _ifelse(c, a, b):
+    """a when c > 0, else b."""
+    return a if c > 0 else b
 '''
 
 
@@ -197,7 +268,33 @@ _BUILTINS: tuple[Primitive, ...] = (
               lambda a: f"np.power({a}, 3)"),
     Primitive("pow4", 1, _power(4), lambda a: a**4, lambda a: rf"\left({a}\right)^{{4}}",
               lambda a: f"np.power({a}, 4)"),
+    # Comparison and branching: gt(a, b) is 1.0 where a > b else 0.0; ifelse(c, a, b) is a
+    # where c > 0 else b.
+    Primitive("gt", 2, _greater, _sympy_gt, lambda a, b: rf"\left[{a} > {b}\right]",
+              _py_fn("_gt"), python_helper=_PY_GT),
+    Primitive("ifelse", 3, _if_positive, _sympy_ifelse,
+              lambda c, a, b: rf"\begin{{cases}}{a} & \text{{if }} {c} > 0\\ {b} & \text{{otherwise}}\end{{cases}}",
+              _py_fn("_ifelse"), python_helper=_PY_IFELSE),
+    # DiffSES's relational predicates on object coordinates: distances along one axis, the
+    # Euclidean distance between two objects (x1, y1, x2, y2), and 1.0/0.0 relations.
+    Primitive("dist_x", 2, _axis_distance, lambda a, b: _sympy().Abs(a - b),
+              lambda a, b: rf"\operatorname{{dist}}_x\left({a}, {b}\right)", lambda a, b: f"abs(({a}) - ({b}))"),
+    Primitive("dist_y", 2, _axis_distance, lambda a, b: _sympy().Abs(a - b),
+              lambda a, b: rf"\operatorname{{dist}}_y\left({a}, {b}\right)", lambda a, b: f"abs(({a}) - ({b}))"),
+    Primitive("distance", 4, _euclidean_distance, _sympy_distance,
+              lambda x1, y1, x2, y2: rf"\operatorname{{dist}}\left(({x1}, {y1}), ({x2}, {y2})\right)",
+              lambda x1, y1, x2, y2: f"np.sqrt(np.square(({x1}) - ({x2})) + np.square(({y1}) - ({y2})))"),
+    Primitive("is_left_of", 2, _less, lambda a, b: _sympy_gt(b, a), lambda a, b: rf"\left[{a} < {b}\right]",
+              lambda a, b: f"_gt({b}, {a})", python_helper=_PY_GT),
+    Primitive("is_above", 2, _less, lambda a, b: _sympy_gt(b, a), lambda a, b: rf"\left[{a} < {b}\right]",
+              lambda a, b: f"_gt({b}, {a})", python_helper=_PY_GT),
+    Primitive("within_range", 3, _within_range, _sympy_within,
+              lambda a, b, r: rf"\left[\left|{a} - \left({b}\right)\right| \le \left|{r}\right|\right]",
+              lambda a, b, r: f"(1.0 - _gt(abs(({a}) - ({b})), abs({r})))", python_helper=_PY_GT),
 )
+
+#: Built-in primitives that carry a 0/1 truth value (predicates), for readers and explanations.
+PREDICATES = frozenset({"gt", "is_left_of", "is_above", "within_range"})
 
 _REGISTRY: dict[str, Primitive] = {p.name: p for p in _BUILTINS}
 _BUILTIN_NAMES = frozenset(_REGISTRY)

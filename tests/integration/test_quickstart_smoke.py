@@ -80,6 +80,8 @@ def test_tensorboard_events_hold_grouped_tags(smoke_run):
                 "evaluate/return_mean", "evaluate/agreement", "evaluate/teacher_return_mean"):
         assert tag in tags, f"{tag} missing from {sorted(tags)}"
     assert not any(t.startswith("ray/tune") for t in tags), "Tune's own prefixed logger should be replaced"
+    texts = set(accumulator.Tags()["tensors"])
+    assert any(tag.startswith("symbolic/formula") for tag in texts), f"no formula text in {sorted(texts)}"
     teacher = accumulator.Scalars("teacher/return_mean")
     assert len(teacher) == 2  # the smoke budget runs two PPO iterations
 
@@ -92,7 +94,7 @@ def test_episodes_do_not_depend_on_the_number_of_actors(smoke_run):
     _, trial = smoke_run
     module = str(trial / "artifacts" / "teacher_module")
     seeds = [11, 12, 13, 14]
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         runs = {}
         for count in (1, 2):

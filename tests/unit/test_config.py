@@ -30,6 +30,7 @@ from nsrl_ray.config import (
     to_mapping,
 )
 from nsrl_ray.config.experiment_file import parse_override
+from nsrl_ray.config.schema import FinetuneSettings
 
 REPO = Path(__file__).resolve().parents[2]
 QUICKSTART = REPO / "tune_configs" / "quickstart.yaml"
@@ -63,9 +64,9 @@ def test_quickstart_file_validates_with_its_values() -> None:
     assert config.name == raw["name"] == "quickstart"
     assert config.env == raw["env"] == "CartPole-v1"
     assert config.seeds == tuple(raw["seeds"])
-    assert config.stages.enabled() == STAGE_ORDER
+    assert config.stages.enabled() == tuple(stage for stage in STAGE_ORDER if stage in raw["stages"])
     # Every value written in the file reaches the config; every other setting keeps its default.
-    for stage in STAGE_ORDER:
+    for stage in config.stages.enabled():
         settings = getattr(config.stages, stage)
         written = raw["stages"][stage] or {}
         defaults = type(settings)()
@@ -79,7 +80,7 @@ def test_quickstart_file_validates_with_its_values() -> None:
 
 def test_quickstart_smoke_runs_every_stage_on_tiny_budgets() -> None:
     config = load_experiment(QUICKSTART, smoke=True)
-    assert config.stages.enabled() == STAGE_ORDER
+    assert config.stages.enabled() == load_experiment(QUICKSTART).stages.enabled()
     assert config.stages.teacher.max_iterations == 2
     assert config.stages.collect.episodes == 2
     assert config.stages.symbolic.population_size == 60
@@ -101,6 +102,7 @@ def all_default_config() -> ExperimentConfig:
             teacher=TeacherSettings(),
             collect=CollectSettings(),
             symbolic=SymbolicSettings(),
+            finetune=FinetuneSettings(),
             evaluate=EvaluateSettings(),
             explain=ExplainSettings(),
             report=ReportSettings(),
@@ -120,7 +122,7 @@ def test_every_default_round_trips_through_to_mapping() -> None:
         assert {name for name in fields if getattr(settings, name) is not None} <= written, stage
     assert mapping["stages"]["symbolic"]["init_depth"] == [2, 6]
     assert mapping["stages"]["teacher"]["hidden_sizes"] == [64, 64]
-    assert mapping["stages"]["report"] == {}
+    assert set(mapping["stages"]["report"]) == set(ReportSettings.__dataclass_fields__)
     assert parse_experiment(mapping) == config
 
 
@@ -155,7 +157,7 @@ def test_non_default_values_round_trip() -> None:
     assert config.stages.teacher.hidden_sizes == (32,)
     assert config.stages.teacher.stop_return == -90.0
     assert config.stages.symbolic.const_range == (-1.0, 1.0)
-    assert config.stages.enabled() == STAGE_ORDER
+    assert config.stages.enabled() == tuple(stage for stage in STAGE_ORDER if stage != "finetune")
     assert config.actors_needed() == 3
     assert parse_experiment(to_mapping(config)) == config
 
@@ -193,7 +195,7 @@ def test_misspelled_top_level_key_is_refused_with_suggestion() -> None:
     data = {**MINIMAL, "seed": [1]}
     with pytest.raises(ConfigError, match=r"^seed: unknown key 'seed'\. Did you mean 'seeds'\?") as info:
         parse_experiment(data)
-    assert "Allowed keys at the experiment file: env, name, resources, seeds, stages, storage_path" in str(info.value)
+    assert "Allowed keys at the experiment file: env, name, resources, search, seeds, stages, storage_path" in str(info.value)
 
 
 def test_misspelled_stage_is_refused_with_suggestion() -> None:
@@ -604,9 +606,16 @@ def test_smoke_fills_bare_stages(tmp_path: Path) -> None:
     assert config.stages.symbolic.tournament_size <= config.stages.symbolic.population_size
 
 
-def test_smoke_overrides_are_valid_settings() -> None:
-    config = parse_experiment(apply_overrides(ALL_STAGES, SMOKE_OVERRIDES))
-    for dotted, value in SMOKE_OVERRIDES.items():
+@pytest.mark.parametrize("learner", ["gp_distill", "kan"])
+def test_smoke_overrides_are_valid_settings(learner: str) -> None:
+    from nsrl_ray.config.experiment_file import smoke_overrides
+
+    data = apply_overrides(ALL_STAGES, {"stages.symbolic.learner": learner})
+    chosen = smoke_overrides(data)  # each learner gets the smoke keys its settings have
+    assert {key for key in SMOKE_OVERRIDES if key.startswith("stages.symbolic.")} >= {
+        key for key in chosen if key.startswith("stages.symbolic.")} != set()
+    config = parse_experiment(apply_overrides(data, chosen))
+    for dotted, value in chosen.items():
         _, stage, key = dotted.split(".")
         assert getattr(getattr(config.stages, stage), key) == value
         default = getattr(type(getattr(config.stages, stage))(), key)

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-from nsrl_ray.envs.karel import KarelWorld, KarelWorldError
+from nsrl_ray.envs.karel import KarelWorld
 from nsrl_ray.envs.karel.gym_env import KarelEnv
-from nsrl_ray.envs.karel.world import LEAPS_MARKER_CAP, MOVE, PUT_MARKER, TURN_LEFT
+from nsrl_ray.envs.karel.world import LEAPS_MARKER_CAP, MOVE, PUT_MARKER, TURN_LEFT, WorldCrashed
 
 
 def world(text: str, **kwargs) -> KarelWorld:
@@ -68,8 +68,9 @@ def test_pick_and_put_limits_are_counted_noops() -> None:
 
 def test_crashable_world_flags_invalid_actions_and_does_not_turn() -> None:
     w = world("#>#", crashable=True)
-    w.move()
-    assert w.crashed and w.agent == (0, 1, 1)
+    with pytest.raises(WorldCrashed):
+        w.move()
+    assert w.crashed and w.agent == (0, 1, 1) and w.steps == 1
 
 
 def test_perceptions_follow_the_heading() -> None:

@@ -247,8 +247,8 @@ def test_formula_with_unknown_variable_is_refused(tmp_path: Path) -> None:
 
 def test_formula_with_unknown_function_is_refused() -> None:
     data = cartpole_card().to_dict()
-    data["actions"][1]["formula"] = "exp(pole_angle)"
-    with pytest.raises(PolicyCardError, match=r"actions\[1\]: invalid formula 'exp\(pole_angle\)': Unknown function"):
+    data["actions"][1]["formula"] = "frobnicate(pole_angle)"
+    with pytest.raises(PolicyCardError, match=r"actions\[1\]: invalid formula 'frobnicate\(pole_angle\)': Unknown function"):
         card_from_dict(data)
 
 

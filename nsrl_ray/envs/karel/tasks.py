@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from nsrl_ray.envs.karel.world import MOVE, PICK_MARKER, PUT_MARKER, HaltExecution, KarelWorld
+from nsrl_ray.envs.karel.world import MOVE, HaltExecution, KarelWorld
 
 EAST, SOUTH = 1, 2
 
@@ -119,6 +119,15 @@ class KarelTask:
         return walls, np.zeros((self.height, self.width), dtype=np.uint8)
 
 
+def _initial_counts(instance: TaskInstance) -> tuple[int, int]:
+    """(marked cells, markers) of the initial world, computed once per instance."""
+    counts = instance.info.get("_initial_marker_counts")
+    if counts is None:
+        grid = instance.world.marker_grid()
+        counts = instance.info["_initial_marker_counts"] = (int((grid > 0).sum()), int(grid.sum()))
+    return counts
+
+
 def _leaps_total(world: KarelWorld, init_cells: int, init_sum: int) -> int:
     """LEAPS's running marker total: starts at the number of marked cells, then +-1 per successful
     put/pick, updated only *after* each action's reward (the one-action lag of karel.md §4.1)."""
@@ -213,8 +222,7 @@ class FourCorner(KarelTask):
     def episode(self, instance: TaskInstance, world: KarelWorld) -> Episode:
         h, w = self.height, self.width
         corners = [world.index(r, c) for r, c in ((1, 1), (h - 2, 1), (h - 2, w - 2), (1, w - 2))]
-        grid = instance.world.marker_grid()
-        return _FourCornerEpisode(world, corners, int((grid > 0).sum()), int(grid.sum()))
+        return _FourCornerEpisode(world, corners, *_initial_counts(instance))
 
 
 class _TopOffEpisode(Episode):
@@ -413,8 +421,7 @@ class Harvester(KarelTask):
         return TaskInstance(self._world(walls, markers, (self.height - 2, 1, EAST)))
 
     def episode(self, instance: TaskInstance, world: KarelWorld) -> Episode:
-        grid = instance.world.marker_grid()
-        return _HarvestEpisode(world, int((grid > 0).sum()), int(grid.sum()), (self.height - 2) * (self.width - 2))
+        return _HarvestEpisode(world, *_initial_counts(instance), (self.height - 2) * (self.width - 2))
 
 
 # ======================================================================================= HPRL tasks
@@ -437,15 +444,20 @@ class _DoorKeyEpisode(_ProgressEpisode):
     def __init__(self, world: KarelWorld, key: int, target: int, doors: list[int]) -> None:
         super().__init__()
         self.world, self.key, self.target, self.doors = world, key, target, doors
+        self.marked_cells = sum(1 for m in world.markers if m)
 
     def __call__(self, world: KarelWorld, code: int, before: int) -> None:
         markers = world.markers
+        delta = world.last_delta
+        if delta:  # a pile appeared or vanished only when a put/pick changed 0 <-> 1
+            now = markers[before]
+            self.marked_cells += (now > 0) - (now - delta > 0)
         unlocked = markers[self.key] == 0
         if unlocked:
             for door in self.doors:
                 world.blocked[door] = 0  # the door opens for good once the key cell is empty
         score = 0.5 * unlocked + 0.5 * (unlocked and markers[self.target] == 2)
-        extra = sum(1 for m in markers if m) - 2
+        extra = self.marked_cells - 2
         if extra > 0:
             score -= 0.0001 * extra
         self.progress = score

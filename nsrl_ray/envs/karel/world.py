@@ -44,6 +44,10 @@ class HaltExecution(Exception):
     """Raised by an observer (a task that is done) or the interpreter (budget spent) to stop a program."""
 
 
+class WorldCrashed(HaltExecution):
+    """A crashable world refused an action (prog_policies's crashable mode); the world's `crashed` is set."""
+
+
 class KarelWorld:
     """A mutable Karel world of any size.
 
@@ -219,13 +223,20 @@ class KarelWorld:
                 self.markers_present(), self.no_markers_present())
 
     # ------------------------------------------------------------------ actions
-    def _after(self, code: int, before: int) -> None:
-        self.steps += 1
+    # Each action inlines its bookkeeping (step count, then trace/observer only when set): this is
+    # the innermost loop of every program search.
+    def _notify(self, code: int, before: int) -> None:
         if self.trace is not None:
             row, col, heading = self.agent
             self.trace.append((code, row, col, heading))
         if self.observer is not None:
             self.observer(self, code, before)
+
+    def _crash(self, code: int, before: int) -> None:
+        self.crashed = True
+        self.steps += 1
+        self._notify(code, before)
+        raise WorldCrashed(f"{ACTIONS[code]} is not possible here and the world is crashable")
 
     def move(self) -> None:
         pos = self.pos
@@ -233,22 +244,27 @@ class KarelWorld:
         self.last_delta = 0
         if self.blocked[ahead]:
             if self.crashable:
-                self.crashed = True
-            else:
-                self.dir = (self.dir + 2) & 3  # LEAPS: a blocked move turns the agent around in place
+                self._crash(MOVE, pos)
+            self.dir = (self.dir + 2) & 3  # LEAPS: a blocked move turns the agent around in place
         else:
             self.pos = ahead
-        self._after(MOVE, pos)
+        self.steps += 1
+        if self.observer is not None or self.trace is not None:
+            self._notify(MOVE, pos)
 
     def turn_left(self) -> None:
         self.dir = (self.dir - 1) & 3
         self.last_delta = 0
-        self._after(TURN_LEFT, self.pos)
+        self.steps += 1
+        if self.observer is not None or self.trace is not None:
+            self._notify(TURN_LEFT, self.pos)
 
     def turn_right(self) -> None:
         self.dir = (self.dir + 1) & 3
         self.last_delta = 0
-        self._after(TURN_RIGHT, self.pos)
+        self.steps += 1
+        if self.observer is not None or self.trace is not None:
+            self._notify(TURN_RIGHT, self.pos)
 
     def pick_marker(self) -> None:
         pos = self.pos
@@ -256,10 +272,12 @@ class KarelWorld:
             self.markers[pos] -= 1
             self.last_delta = -1
         else:
-            self.last_delta = 0
             if self.crashable:
-                self.crashed = True
-        self._after(PICK_MARKER, pos)
+                self._crash(PICK_MARKER, pos)
+            self.last_delta = 0
+        self.steps += 1
+        if self.observer is not None or self.trace is not None:
+            self._notify(PICK_MARKER, pos)
 
     def put_marker(self) -> None:
         pos = self.pos
@@ -267,10 +285,12 @@ class KarelWorld:
             self.markers[pos] += 1
             self.last_delta = 1
         else:
-            self.last_delta = 0
             if self.crashable:
-                self.crashed = True
-        self._after(PUT_MARKER, pos)
+                self._crash(PUT_MARKER, pos)
+            self.last_delta = 0
+        self.steps += 1
+        if self.observer is not None or self.trace is not None:
+            self._notify(PUT_MARKER, pos)
 
     def act(self, action: int) -> None:
         """Run one action by its code (0 move, 1 turnLeft, 2 turnRight, 3 pickMarker, 4 putMarker)."""

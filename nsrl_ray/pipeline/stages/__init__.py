@@ -15,6 +15,8 @@ def stage_runner(name: str) -> Callable[[StageContext], dict]:
         from nsrl_ray.pipeline.stages.collect import run_collect as run
     elif name == "symbolic":
         from nsrl_ray.pipeline.stages.symbolic import run_symbolic as run
+    elif name == "finetune":
+        from nsrl_ray.pipeline.stages.finetune import run_finetune as run
     elif name == "evaluate":
         from nsrl_ray.pipeline.stages.evaluate import run_evaluate as run
     elif name == "explain":

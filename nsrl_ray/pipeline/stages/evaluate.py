@@ -19,6 +19,10 @@ def run_evaluate(ctx: StageContext) -> dict:
     assert settings is not None
     spec = get_env_spec(ctx.config.env)
     card_data = ctx.read_json(FORMULAS)
+    if card_data.get("kind") == "program":  # a Karel program: scored on task instances, no teacher
+        from nsrl_ray.pipeline.stages.evaluate_program import evaluate_program
+
+        return evaluate_program(ctx, card_data)
     card = card_from_dict(card_data, where=str(ctx.path(FORMULAS)))
     seeds = episode_seeds(ctx.seed, "evaluate", settings.episodes)
     started = time.perf_counter()

@@ -22,6 +22,10 @@ from nsrl_ray.symbolic.text import to_display_text
 #: learner name -> "module:function" taking the StageContext; imported only when used.
 LEARNERS: dict[str, str] = {
     "gp_distill": "nsrl_ray.pipeline.stages.symbolic:learn_gp_distill",
+    "kan": "nsrl_ray.pipeline.stages.symbolic_kan:learn_kan",
+    "karel_hill_climb": "nsrl_ray.pipeline.stages.symbolic_karel:learn_karel_hill_climb",
+    "karel_cem": "nsrl_ray.pipeline.stages.symbolic_karel:learn_karel_cem",
+    "gp_search": "nsrl_ray.pipeline.stages.symbolic_gp:learn_gp_search",
 }
 
 
@@ -79,7 +83,8 @@ def write_formula_card(
     metrics = {"complexity": card.complexity, **metrics}
     card = dataclasses.replace(card, metrics={f"symbolic/{k}": v for k, v in metrics.items()})
     ctx.write_json(FORMULAS, card.to_dict())
-    ctx.report("symbolic", metrics)
+    text = "\n\n".join(f"{name} = {to_display_text(f)}" for name, f in zip(spec.action_names, formulas))
+    ctx.report("symbolic", {**metrics, "formula": text})
     return card
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 
 from ray.rllib.algorithms.ppo import PPOConfig
@@ -12,25 +13,32 @@ from ray.rllib.utils.metrics import (
     EPISODE_RETURN_MEAN,
     LEARNER_RESULTS,
     NUM_ENV_STEPS_SAMPLED_LIFETIME,
+    NUM_EPISODES_LIFETIME,
 )
 
 from nsrl_ray.config import TeacherSettings
 from nsrl_ray.envs import get_env_spec
-from nsrl_ray.pipeline.context import TEACHER_MODULE, StageContext
+from nsrl_ray.pipeline.context import TEACHER_ALGO, TEACHER_MODULE, StageContext
 from nsrl_ray.pipeline.rllib_env import rllib_env_name
 from nsrl_ray.pipeline.seeding import stage_seed
 
 _LEARNER_METRICS = ("policy_loss", "vf_loss", "entropy")
 
 
-def build_ppo_config(env: str, settings: TeacherSettings, seed: int, cpus_per_actor: float) -> PPOConfig:
+def build_ppo_config(
+    env: str, settings: TeacherSettings, seed: int, cpus_per_actor: float, gpus_per_learner: float = 0.0
+) -> PPOConfig:
     """The RLlib PPOConfig for a teacher; kept separate so tests and benchmarks build the same one."""
     hidden = list(settings.hidden_sizes)
     return (
         PPOConfig()
         .environment(rllib_env_name(env))
-        .env_runners(num_env_runners=settings.num_env_runners, num_cpus_per_env_runner=cpus_per_actor)
-        .learners(num_learners=0)
+        .env_runners(
+            num_env_runners=settings.num_env_runners,
+            num_cpus_per_env_runner=cpus_per_actor,
+            num_envs_per_env_runner=settings.num_envs_per_env_runner,
+        )
+        .learners(num_learners=0, num_gpus_per_learner=gpus_per_learner)  # the learner is the trial process
         .training(
             lr=settings.lr,
             gamma=settings.gamma,
@@ -38,10 +46,27 @@ def build_ppo_config(env: str, settings: TeacherSettings, seed: int, cpus_per_ac
             minibatch_size=settings.minibatch_size,
             num_epochs=settings.num_epochs,
             vf_loss_coeff=settings.vf_loss_coeff,
+            lambda_=settings.gae_lambda,
+            entropy_coeff=settings.entropy_coeff,
+            clip_param=settings.clip_param,
+            vf_clip_param=settings.vf_clip_param,
+            grad_clip=settings.grad_clip,
         )
-        .rl_module(model_config=DefaultModelConfig(fcnet_hiddens=hidden, head_fcnet_hiddens=[]))
+        .rl_module(
+            model_config=DefaultModelConfig(
+                fcnet_hiddens=hidden, head_fcnet_hiddens=[], vf_share_layers=settings.vf_share_layers
+            )
+        )
         .debugging(seed=seed, log_level="ERROR")
     )
+
+
+def checkpoint_interval(ctx: StageContext) -> int:
+    """Teacher iterations between checkpoints: PBT's perturbation interval, else the stage setting."""
+    search = ctx.config.stages.teacher and ctx.config.search
+    if search and search.scheduler == "pbt":
+        return search.perturbation_interval
+    return ctx.config.stages.teacher.checkpoint_every
 
 
 def run_teacher(ctx: StageContext) -> dict:
@@ -50,14 +75,22 @@ def run_teacher(ctx: StageContext) -> dict:
     assert settings is not None  # the trial runs only enabled stages
     spec = get_env_spec(ctx.config.env)
     target = settings.stop_return if settings.stop_return is not None else spec.solved_return
+    resources = ctx.config.resources
     config = build_ppo_config(
-        ctx.config.env, settings, stage_seed(ctx.seed, "teacher"), ctx.config.resources.cpus_per_actor
+        ctx.config.env, settings, stage_seed(ctx.seed, "teacher"), resources.cpus_per_actor, resources.gpus_per_trial
     )
     algo = config.build_algo()
     started = time.perf_counter()
     return_mean = float("nan")
+    algo_path = ctx.path(TEACHER_ALGO)
+    first = 1
+    position = ctx.resume_position("teacher")
+    if position is not None:  # restored from a checkpoint taken inside this stage
+        algo.restore_from_path(str(algo_path))
+        first = int(position["iteration"]) + 1
+    every = checkpoint_interval(ctx)
     try:
-        for iteration in range(1, settings.max_iterations + 1):
+        for iteration in range(first, settings.max_iterations + 1):
             result = algo.train()
             runners = result.get(ENV_RUNNER_RESULTS, {})
             return_mean = float(runners.get(EPISODE_RETURN_MEAN, float("nan")))
@@ -65,17 +98,26 @@ def run_teacher(ctx: StageContext) -> dict:
                 "return_mean": return_mean,
                 "episode_len_mean": float(runners.get(EPISODE_LEN_MEAN, float("nan"))),
                 "env_steps": int(runners.get(NUM_ENV_STEPS_SAMPLED_LIFETIME, 0)),
+                "episodes": int(runners.get(NUM_EPISODES_LIFETIME, 0)),  # env episodes spent (budget accounting)
                 "iteration": iteration,
                 "max_iterations": settings.max_iterations,
                 "time_s": time.perf_counter() - started,
             }
             learner = result.get(LEARNER_RESULTS, {}).get("default_policy", {})
             metrics.update({name: float(learner[name]) for name in _LEARNER_METRICS if name in learner})
-            ctx.report("teacher", metrics)
             if target is not None and return_mean >= target:
+                ctx.report("teacher", metrics)
                 break
+            if every and iteration % every == 0 and iteration < settings.max_iterations:
+                algo.save_to_path(str(algo_path))
+                ctx.report("teacher", metrics, checkpoint={"iteration": iteration})
+            else:
+                ctx.report("teacher", metrics)
         module_path = ctx.path(TEACHER_MODULE)
         algo.get_module().save_to_path(str(module_path))
     finally:
         algo.stop()
-    return {"return_mean": return_mean, "time_s": time.perf_counter() - started, "module": str(module_path)}
+    # The module is what later stages use; the training state would only bloat every checkpoint.
+    shutil.rmtree(algo_path, ignore_errors=True)
+    return {"return_mean": return_mean, "time_s": time.perf_counter() - started, "module": str(module_path),
+            "episodes": metrics["episodes"] if first <= settings.max_iterations else 0}

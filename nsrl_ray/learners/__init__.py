@@ -1,0 +1,1 @@
+"""RLlib Learner subclasses: PPO with soft teacher supervision for formula constants."""

@@ -1,0 +1,1 @@
+"""RLlib TorchRLModules wrapping symbolic parts (formulas with trainable constants)."""

@@ -1,0 +1,1 @@
+"""The Karel DSL: programs, parser and syntax mask, interpreter, sampler and mutation (no Ray)."""
