@@ -89,19 +89,23 @@ def run_env(env: str, seeds: list[int], storage: Path, smoke: bool, reuse: bool)
     config = load_experiment(REPO / "tune_configs" / CONFIGS[env], overrides=[f"seeds={seeds}"], smoke=smoke)
     config = config.replace(storage_path=str(storage))
     folder = storage / config.name
+    rows: dict[int, dict[str, Any]] = {}
     if reuse:
-        rows = {}
         for trial in sorted(folder.glob("seed_*")):
             seed = int(trial.name.split("_")[1])
             row = trial_row(trial)
             if seed in seeds and row is not None:
                 rows[seed] = row
-        if set(rows) == set(seeds):
-            return [rows[s] for s in seeds]
-    summary = run_experiment(config, write=lambda line: print(line, file=sys.stderr, flush=True))
-    if summary.failed:
-        sys.exit(f"{env}: a trial failed: {summary.failed[0].error}")
-    return [row for row in (trial_row(t.path) for t in summary.trials) if row is not None]
+    missing = [s for s in seeds if s not in rows]
+    if missing:
+        summary = run_experiment(config.replace(seeds=tuple(missing)), write=lambda line: print(line, file=sys.stderr, flush=True))
+        if summary.failed:
+            sys.exit(f"{env}: a trial failed: {summary.failed[0].error}")
+        for trial in summary.trials:
+            row = trial_row(trial.path)
+            if row is not None:
+                rows[trial.seed] = row
+    return [rows[s] for s in seeds if s in rows]
 
 
 def _fmt(value: tuple[float, float] | None) -> str:
@@ -191,6 +195,7 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true", help="read finished trials under the storage path instead of rerunning them")
     parser.add_argument("--smoke", action="store_true", help="tiny budgets: one env, one seed, a small population")
     parser.add_argument("--skip-runs", action="store_true", help="only table 2")
+    parser.add_argument("--skip-throughput", action="store_true", help="only table 1")
     parser.add_argument("--throughput-env", default="Acrobot-v1", choices=sorted(CONFIGS))
     parser.add_argument("--population", type=int, default=200)
     args = parser.parse_args()
@@ -203,7 +208,8 @@ def main() -> None:
     if not args.skip_runs:
         results = {env: run_env(env, args.seeds, args.storage_path, args.smoke, args.reuse) for env in args.envs}
         table_one(results, 2 if args.smoke else 20)
-    throughput(args.throughput_env, args.population, 2 if args.smoke else 5, args.smoke)
+    if not args.skip_throughput:
+        throughput(args.throughput_env, args.population, 2 if args.smoke else 5, args.smoke)
 
 
 if __name__ == "__main__":

@@ -396,6 +396,8 @@ class GPSearchSettings:
     """Largest tree a variation may produce; a larger child keeps its parent's tree."""
     const_range: tuple[float, float] | None = (-3.0, 3.0)
     """Range of random constants (DiffSES: -3..3); null: no constants in random trees."""
+    const_log_uniform: bool = False
+    """Draw random constants with a log-uniform magnitude from 0.001 up to the range's bound (for features of very different scales)."""
     p_crossover: float = 0.5
     """Probability that a child comes from crossover of two tournament winners."""
     p_subtree_mutation: float = 0.15
@@ -409,7 +411,7 @@ class GPSearchSettings:
     point_replace: float = 0.05
     """Point mutation: probability that each node is replaced."""
     constant_sigma: float = 0.1
-    """Constant mutation: the step's standard deviation relative to the constant (at least 0.1 absolute)."""
+    """Constant mutation: the step's standard deviation relative to the constant's magnitude."""
     episodes: int = 5
     """Episodes per fitness evaluation, on seeds fixed for the whole search (DiffSES: 4)."""
     stop_return: float | None = None

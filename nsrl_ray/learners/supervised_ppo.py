@@ -14,7 +14,6 @@ optimising the return alone. Settings come through `learner_config_dict`:
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
@@ -93,9 +92,3 @@ class SupervisedPPOTorchLearner(PPOTorchLearner):
         super().after_gradient_based_update(timesteps=timesteps)
         self.supervision_schedule.update(timestep=timesteps.get(NUM_ENV_STEPS_SAMPLED_LIFETIME, 0))
 
-
-def annealed_weight(weight: float, anneal_steps: int, env_steps: int) -> float:
-    """The schedule's value at ``env_steps`` (for reports outside the learner)."""
-    if anneal_steps <= 0:
-        return weight
-    return weight * max(0.0, 1.0 - env_steps / anneal_steps) if math.isfinite(weight) else weight

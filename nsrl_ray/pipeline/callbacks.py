@@ -29,9 +29,7 @@ class GroupedTensorBoardCallback(TBXLoggerCallback):
                 continue
             if isinstance(value, numbers.Number) and not isinstance(value, bool):
                 writer.add_scalar(key, float(value), global_step=step)
-            elif isinstance(value, str):  # formulas and programs: TensorBoard's Text tab
-                writer.add_text(key, value, global_step=step)
-            elif key.startswith("text/") and isinstance(value, str):  # e.g. text/best_program of a program search
+            elif isinstance(value, str):  # formulas and programs (e.g. text/best_program): the Text tab
                 writer.add_text(key, value, global_step=step)
         writer.flush()
 

@@ -79,6 +79,9 @@ class TreeFactory:
     variables: tuple[str, ...]
     const_range: tuple[float, float] | None = (-3.0, 3.0)
     const_probability: float = 0.2
+    const_log_uniform: bool = False
+    """Draw constants with a log-uniform magnitude between 0.001 and the range's largest |bound| (either
+    sign): small scale factors (0.002 for a velocity in units of 0.07) become as likely as large ones."""
     point_replace: float = 0.05
     """Point mutation: the probability that each node is replaced."""
     constant_sigma: float = 0.1
@@ -104,7 +107,13 @@ class TreeFactory:
     def terminal(self, rng: np.random.Generator) -> Expr:
         if self.const_range is not None and rng.random() < self.const_probability:
             low, high = self.const_range
-            return Const(round(float(rng.uniform(low, high)), 6))
+            if self.const_log_uniform:
+                top = max(abs(low), abs(high), 2e-3)
+                value = 10 ** rng.uniform(-3.0, np.log10(top)) * (1.0 if rng.random() < 0.5 else -1.0)
+                value = float(np.clip(value, low, high))
+            else:
+                value = float(rng.uniform(low, high))
+            return Const(_rounded(value))
         return Var(self.variables[int(rng.integers(len(self.variables)))])
 
     def random_tree(self, rng: np.random.Generator, depth: int, method: str) -> Expr:
@@ -173,13 +182,18 @@ class TreeFactory:
 
         def walk(node: Expr) -> Expr:
             if isinstance(node, Const):
-                scale = max(abs(node.value), 0.1)
-                return Const(round(node.value + self.constant_sigma * scale * float(rng.standard_normal()), 6))
+                scale = max(abs(node.value), 1e-3)
+                return Const(_rounded(node.value + self.constant_sigma * scale * float(rng.standard_normal())))
             if isinstance(node, Call):
                 return Call(node.op, tuple(walk(arg) for arg in node.args))
             return node
 
         return walk(tree)
+
+
+def _rounded(value: float) -> float:
+    """Six significant digits: printed formulas stay short, small constants keep their precision."""
+    return float(f"{value:.6g}")
 
 
 def check_depth_range(depth_range: Sequence[int]) -> tuple[int, int]:

@@ -33,3 +33,8 @@ def test_bench_karel_smoke_prints_the_table(tmp_path: Path) -> None:
         cwd=REPO, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=300,
     )
     assert again.returncode == 0 and again.stderr == "" and "| stair_climber |" in again.stdout
+    tabled = subprocess.run(
+        [sys.executable, "scripts/bench_karel.py", "--from-results", str(out), str(out)],
+        cwd=REPO, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=300,
+    )
+    assert tabled.returncode == 0 and "(1 seeds)" in tabled.stdout  # a run read twice counts once

@@ -122,3 +122,13 @@ def test_continuous_encoding_stays_in_bounds_and_round_trips():
         TreeEncoding("continuous", 2, low=(-1.0,), high=(1.0,))
     with pytest.raises(ValueError, match="expected 1"):
         encoding.formulas((Var("x"), Var("y")))
+
+
+def test_log_uniform_constants_span_decades_inside_the_range():
+    factory = TreeFactory(("add",), VARIABLES, const_range=(-2.0, 2.0), const_probability=1.0, const_log_uniform=True)
+    rng = np.random.default_rng(0)
+    values = np.array([factory.terminal(rng).value for _ in range(2000)])
+    magnitudes = np.abs(values)
+    assert magnitudes.max() <= 2.0 and magnitudes.min() >= 1e-3
+    assert (magnitudes < 0.01).mean() > 0.2 and (magnitudes > 0.5).mean() > 0.1  # every decade is drawn
+    assert 0.4 < (values > 0).mean() < 0.6

@@ -52,11 +52,3 @@ def run_collect(ctx: StageContext) -> dict:
     ctx.report("collect", metrics)
     return metrics
 
-
-def load_dataset(folder) -> dict[str, np.ndarray]:
-    """All shards of a dataset folder, concatenated in shard order."""
-    shards = sorted(folder.glob("shard_*.npz"))
-    if not shards:
-        raise FileNotFoundError(f"no dataset shards in {folder}: run the collect stage first")
-    parts = [np.load(path) for path in shards]
-    return {key: np.concatenate([p[key] for p in parts]) for key in parts[0].files}

@@ -14,7 +14,7 @@ from nsrl_ray.explain.policy_card import card_from_dict
 from nsrl_ray.explain.service import LLM_STEM, OFFLINE_STEM, explain_through_llm, write_explanation
 from nsrl_ray.pipeline.context import DATASET, FORMULAS, StageContext
 from nsrl_ray.pipeline.seeding import stage_seed
-from nsrl_ray.pipeline.stages.collect import load_dataset
+from nsrl_ray.pipeline.dataset import load_dataset
 
 LOG = logging.getLogger(__name__)
 

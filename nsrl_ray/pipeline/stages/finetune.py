@@ -32,6 +32,7 @@ from nsrl_ray.learners.supervised_ppo import SUPERVISION_LOSS, SUPERVISION_WEIGH
 from nsrl_ray.pipeline.context import DATASET, FORMULAS, TEACHER_MODULE, StageContext
 from nsrl_ray.pipeline.rllib_env import rllib_env_name
 from nsrl_ray.pipeline.seeding import episode_seeds, stage_seed
+from nsrl_ray.pipeline.teacher_units import teacher_normalised
 from nsrl_ray.rl_modules.formula_module import FormulaRLModule, formula_model_config
 from nsrl_ray.search.episode_fitness import EpisodeReturnFactory
 from nsrl_ray.symbolic.expression import Expr
@@ -56,7 +57,7 @@ def logit_scale(formulas: tuple[Expr, ...], factory: EpisodeReturnFactory, state
 def _states(ctx: StageContext, factory: EpisodeReturnFactory, formulas: tuple[Expr, ...], seed: int) -> np.ndarray:
     """Typical states: the teacher dataset when there is one, else the states the formula policy visits."""
     if ctx.path(DATASET).is_dir():
-        from nsrl_ray.pipeline.stages.collect import load_dataset
+        from nsrl_ray.pipeline.dataset import load_dataset
 
         return load_dataset(ctx.path(DATASET))["obs"][:_SCALE_STATES]
     from nsrl_ray.envs import make_env
@@ -83,7 +84,7 @@ def build_finetune_config(ctx: StageContext, settings: FinetuneSettings, card: P
     teacher_path, low, high = None, None, None
     if settings.supervision_weight > 0:
         teacher_path = str(ctx.path(TEACHER_MODULE))
-        if continuous and _teacher_normalised(ctx):
+        if continuous and teacher_normalised(ctx):
             low, high = list(card.action_low or ()), list(card.action_high or ())
     anneal_steps = settings.supervision_anneal_iterations * settings.train_batch_size
     model_config = formula_model_config(card.formulas, card.variables, settings.value_hidden, logit_scale=scale,
@@ -108,14 +109,6 @@ def build_finetune_config(ctx: StageContext, settings: FinetuneSettings, card: P
         .rl_module(rl_module_spec=RLModuleSpec(module_class=FormulaRLModule, model_config=model_config))
         .debugging(seed=stage_seed(ctx.seed, "finetune"), log_level="ERROR")
     )
-
-
-def _teacher_normalised(ctx: StageContext) -> bool:
-    """Whether the teacher's Gaussian lives in RLlib's normalised action space (the teacher stage's own config says)."""
-    from nsrl_ray.pipeline.stages.teacher import build_ppo_config
-
-    teacher = ctx.config.stages.teacher
-    return bool(teacher is not None and build_ppo_config(ctx.config.env, teacher, 0, 1.0).normalize_actions)
 
 
 def run_finetune(ctx: StageContext) -> dict:

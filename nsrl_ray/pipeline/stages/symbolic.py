@@ -13,7 +13,7 @@ from nsrl_ray.envs import EnvSpec, get_env_spec, make_env
 from nsrl_ray.explain.policy_card import PolicyCard
 from nsrl_ray.pipeline.context import DATASET, FORMULAS, StageContext
 from nsrl_ray.pipeline.seeding import stage_seed
-from nsrl_ray.pipeline.stages.collect import load_dataset
+from nsrl_ray.pipeline.dataset import load_dataset
 from nsrl_ray.symbolic.expression import Expr
 from nsrl_ray.symbolic.formula_policy import FormulaPolicy
 from nsrl_ray.symbolic.gp_distill import agreement, distill_continuous, distill_discrete

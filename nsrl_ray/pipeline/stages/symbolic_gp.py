@@ -21,6 +21,7 @@ from nsrl_ray.envs import EnvSpec, get_env_spec
 from nsrl_ray.pipeline.context import StageContext
 from nsrl_ray.pipeline.seeding import episode_seeds, stage_seed
 from nsrl_ray.pipeline.stages.symbolic import action_bounds, sample_dataset, write_formula_card
+from nsrl_ray.pipeline.teacher_units import teacher_normalised, to_env_units
 from nsrl_ray.search.episode_fitness import EpisodeReturnFactory
 from nsrl_ray.search.gp import GPParams, GPState, Individual, gp_search, pick_best
 from nsrl_ray.search.pool import make_pool
@@ -56,6 +57,7 @@ def build_search(ctx: StageContext, settings: GPSearchSettings, spec: EnvSpec) -
     encoding = TreeEncoding(spec.action_kind, len(spec.action_names), settings.reference_action, low, high)
     trees = TreeFactory(
         functions=settings.function_set, variables=spec.feature_names, const_range=settings.const_range,
+        const_log_uniform=settings.const_log_uniform,
         point_replace=settings.point_replace, constant_sigma=settings.constant_sigma,
     )
     target = settings.stop_return if settings.stop_return is not None else spec.solved_return
@@ -93,7 +95,11 @@ def warm_start_formulas(ctx: StageContext, settings: GPSearchSettings, spec: Env
     if spec.action_kind == "discrete":
         result = distill_discrete(data["obs"], data["teacher_action"], data["teacher_logits"], spec.feature_names, distill, seed)
     else:
-        result = distill_continuous(data["obs"], data["teacher_action"], spec.feature_names, distill, seed)
+        actions = data["teacher_action"]
+        if teacher_normalised(ctx):  # the dataset holds the module's normalised means, not the actions played by RLlib
+            low, high = action_bounds(ctx.config.env)
+            actions = to_env_units(actions, low, high)  # type: ignore[arg-type]
+        result = distill_continuous(data["obs"], actions, spec.feature_names, distill, seed)
     return result.formulas
 
 
