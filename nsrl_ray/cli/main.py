@@ -49,6 +49,9 @@ def _parser() -> argparse.ArgumentParser:
     board = commands.add_parser("tensorboard", help="open TensorBoard on an experiment folder (127.0.0.1)")
     board.add_argument("run", help="an experiment folder, e.g. nsrl_results/quickstart")
     board.add_argument("--port", type=int, default=6006)
+    from nsrl_ray.ui.command import add_ui_parser
+
+    add_ui_parser(commands)
     return parser
 
 
@@ -113,9 +116,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from nsrl_ray.cli.explain_command import run_explain_command
     from nsrl_ray.cli.jobs_command import run_job_command
+    from nsrl_ray.ui.command import run_ui_command
 
     handlers = {"validate": _validate, "run": _run, "tune": _run, "envs": _envs, "show": _show,
-                "explain": run_explain_command, "tensorboard": _tensorboard,
+                "explain": run_explain_command, "tensorboard": _tensorboard, "ui": run_ui_command,
                 **dict.fromkeys(("submit", "status", "logs", "stop"), run_job_command)}
     try:
         return handlers[args.command](args)
