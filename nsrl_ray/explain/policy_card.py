@@ -90,33 +90,43 @@ class PolicyCard:
         }
 
 
-def _require(data: dict[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
+def require_field(data: dict[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
+    """data[key], refused with the card's location when it is missing or of the wrong type (bool is no int)."""
     if key not in data:
         raise PolicyCardError(f"{where}: key '{key}' is missing.")
     value = data[key]
-    if not isinstance(value, kind):
+    if not isinstance(value, kind) or isinstance(value, bool) and kind is int:
         expected = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
         raise PolicyCardError(f"{where}: '{key}' is {type(value).__name__} {value!r}, expected {expected}.")
     return value
 
 
-def card_from_dict(data: Any, where: str = "policy card") -> PolicyCard:
-    """Validate a card's JSON data and parse its formulas (with the safe parser, never eval)."""
+def check_card_header(data: Any, kind: str, where: str) -> dict[str, Any]:
+    """Refuse anything that is not a card of this format, version and kind; the data as a dict."""
     if not isinstance(data, dict):
         raise PolicyCardError(f"{where}: holds {type(data).__name__}, expected a JSON object.")
     if data.get("format") != CARD_FORMAT:
         raise PolicyCardError(f"{where}: 'format' is {data.get('format')!r}, expected {CARD_FORMAT!r}; is this a policy card?")
     if data.get("version") != CARD_VERSION:
         raise PolicyCardError(f"{where}: version {data.get('version')!r} is not supported (this nsrl_ray reads version {CARD_VERSION}).")
-    if data.get("kind") != "formula":
-        raise PolicyCardError(f"{where}: kind {data.get('kind')!r} is not supported; expected 'formula'.")
-    variables = tuple(_require(data, "variables", list, where))
+    if data.get("kind") != kind:
+        raise PolicyCardError(f"{where}: kind {data.get('kind')!r} is not supported; expected {kind!r}.")
+    for key in ("metrics", "explanation", "provenance"):
+        if not isinstance(data.get(key) or {}, dict):
+            raise PolicyCardError(f"{where}: '{key}' is {type(data[key]).__name__}, expected an object.")
+    return data
+
+
+def card_from_dict(data: Any, where: str = "policy card") -> PolicyCard:
+    """Validate a card's JSON data and parse its formulas (with the safe parser, never eval)."""
+    data = check_card_header(data, "formula", where)
+    variables = tuple(require_field(data, "variables", list, where))
     if not all(isinstance(v, str) and v.isidentifier() for v in variables):
         raise PolicyCardError(f"{where}: 'variables' must be identifiers, got {list(variables)}.")
-    action_kind = _require(data, "action_kind", str, where)
+    action_kind = require_field(data, "action_kind", str, where)
     if action_kind not in ("discrete", "continuous"):
         raise PolicyCardError(f"{where}: action_kind {action_kind!r}, expected 'discrete' or 'continuous'.")
-    actions = _require(data, "actions", list, where)
+    actions = require_field(data, "actions", list, where)
     if not actions:
         raise PolicyCardError(f"{where}: 'actions' is empty; expected one entry per action.")
     names: list[str] = []
@@ -125,8 +135,8 @@ def card_from_dict(data: Any, where: str = "policy card") -> PolicyCard:
         entry = f"{where}: actions[{i}]"
         if not isinstance(action, dict):
             raise PolicyCardError(f"{entry} is {type(action).__name__}, expected an object with name and formula.")
-        names.append(_require(action, "name", str, entry))
-        text = _require(action, "formula", str, entry)
+        names.append(require_field(action, "name", str, entry))
+        text = require_field(action, "formula", str, entry)
         try:
             formulas.append(parse_expression(text, variables=variables))
         except ExpressionError as error:
@@ -139,23 +149,17 @@ def card_from_dict(data: Any, where: str = "policy card") -> PolicyCard:
         if value is not None and len(value) != len(actions):
             raise PolicyCardError(f"{where}: '{key}' has {len(value)} values for {len(actions)} action dimensions.")
         bounds.append(tuple(float(v) for v in value) if value is not None else None)
-    metrics = data.get("metrics") or {}
-    if not isinstance(metrics, dict):
-        raise PolicyCardError(f"{where}: 'metrics' is {type(metrics).__name__}, expected an object.")
-    explanation = data.get("explanation") or {}
-    if not isinstance(explanation, dict):
-        raise PolicyCardError(f"{where}: 'explanation' is {type(explanation).__name__}, expected an object.")
     return PolicyCard(
-        env=_require(data, "env", str, where),
-        learner=_require(data, "learner", str, where),
+        env=require_field(data, "env", str, where),
+        learner=require_field(data, "learner", str, where),
         variables=variables,
         action_names=tuple(names),
         formulas=tuple(formulas),
         action_kind=action_kind,
         action_low=bounds[0],
         action_high=bounds[1],
-        metrics=metrics,
-        explanation=explanation,
+        metrics=data.get("metrics") or {},
+        explanation=data.get("explanation") or {},
         provenance=data.get("provenance") or {},
     )
 

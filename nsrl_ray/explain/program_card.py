@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nsrl_ray.explain.policy_card import CARD_FORMAT, CARD_VERSION, PolicyCard, PolicyCardError
+from nsrl_ray.explain.policy_card import CARD_FORMAT, CARD_VERSION, PolicyCard, PolicyCardError, check_card_header, require_field
 from nsrl_ray.symbolic.karel.policy import ProgramPolicy
 from nsrl_ray.symbolic.karel.program import Program, node_count, to_display, to_text, token_count
 from nsrl_ray.symbolic.karel.syntax import KarelSyntaxError, parse_program
@@ -68,39 +68,22 @@ class ProgramCard:
         }
 
 
-def _field(data: dict[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
-    if key not in data:
-        raise PolicyCardError(f"{where}: key '{key}' is missing.")
-    value = data[key]
-    if not isinstance(value, kind) or isinstance(value, bool) and kind is int:
-        expected = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-        raise PolicyCardError(f"{where}: '{key}' is {type(value).__name__} {value!r}, expected {expected}.")
-    return value
-
-
 def program_card_from_dict(data: Any, where: str = "policy card") -> ProgramCard:
     """Validate a program card's JSON data; the program is read with the Karel parser."""
-    if not isinstance(data, dict):
-        raise PolicyCardError(f"{where}: holds {type(data).__name__}, expected a JSON object.")
-    if data.get("format") != CARD_FORMAT:
-        raise PolicyCardError(f"{where}: 'format' is {data.get('format')!r}, expected {CARD_FORMAT!r}; is this a policy card?")
-    if data.get("version") != CARD_VERSION:
-        raise PolicyCardError(f"{where}: version {data.get('version')!r} is not supported (this nsrl_ray reads version {CARD_VERSION}).")
-    if data.get("kind") != PROGRAM_KIND:
-        raise PolicyCardError(f"{where}: kind {data.get('kind')!r}, expected {PROGRAM_KIND!r}.")
-    text = _field(data, "program", str, where)
+    data = check_card_header(data, PROGRAM_KIND, where)
+    text = require_field(data, "program", str, where)
     try:
         program = parse_program(text)
     except KarelSyntaxError as error:
         raise PolicyCardError(f"{where}: invalid program: {error}") from None
-    task = _field(data, "task", dict, where)
-    name = _field(task, "name", str, f"{where}: task")
-    height = _field(task, "height", int, f"{where}: task")
-    width = _field(task, "width", int, f"{where}: task")
+    task = require_field(data, "task", dict, where)
+    name = require_field(task, "name", str, f"{where}: task")
+    height = require_field(task, "height", int, f"{where}: task")
+    width = require_field(task, "width", int, f"{where}: task")
     options = task.get("options") or {}
     if not isinstance(options, dict):
         raise PolicyCardError(f"{where}: task options are {type(options).__name__}, expected an object.")
-    max_calls = _field(data, "max_calls", int, where)
+    max_calls = require_field(data, "max_calls", int, where)
     if max_calls < 1:
         raise PolicyCardError(f"{where}: max_calls is {max_calls}, expected a positive integer.")
     from nsrl_ray.envs.karel.tasks import make_task
@@ -109,12 +92,9 @@ def program_card_from_dict(data: Any, where: str = "policy card") -> ProgramCard
         make_task(name, height, width, **options)
     except (TypeError, ValueError) as error:
         raise PolicyCardError(f"{where}: task {task!r} is not usable: {error}") from None
-    for key in ("metrics", "explanation", "provenance"):
-        if not isinstance(data.get(key) or {}, dict):
-            raise PolicyCardError(f"{where}: '{key}' is {type(data[key]).__name__}, expected an object.")
     return ProgramCard(
-        env=_field(data, "env", str, where),
-        learner=_field(data, "learner", str, where),
+        env=require_field(data, "env", str, where),
+        learner=require_field(data, "learner", str, where),
         program=program,
         task=name,
         height=height,

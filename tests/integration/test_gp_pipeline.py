@@ -22,11 +22,11 @@ def smoke_run(tmp_path_factory, nsrl):
     result = nsrl("run", "tune_configs/gp_cartpole.yaml", "--smoke", "--storage-path", str(storage))
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     (trial,) = list((storage / "gp_cartpole").glob("seed_0_*"))
-    return result.stdout, trial
+    return result.stdout, trial, storage
 
 
 def test_every_stage_runs_and_the_card_records_each_step(smoke_run):
-    stdout, trial = smoke_run
+    stdout, trial, _ = smoke_run
     for stage in ("teacher", "collect", "symbolic", "finetune", "evaluate", "explain", "report"):
         assert f"] {stage}" in stdout, f"no progress line for {stage}"
     assert "warm start: distilled formulas return" in stdout and "best_fitness=" in stdout
@@ -42,7 +42,7 @@ def test_every_stage_runs_and_the_card_records_each_step(smoke_run):
 def test_tensorboard_has_search_metrics_and_the_formula_text(smoke_run):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    _, trial = smoke_run
+    _, trial, _ = smoke_run
     accumulator = EventAccumulator(str(trial))
     accumulator.Reload()
     scalars = set(accumulator.Tags()["scalars"])
@@ -53,9 +53,11 @@ def test_tensorboard_has_search_metrics_and_the_formula_text(smoke_run):
     assert any(tag.startswith("search/best_formula") for tag in texts), sorted(texts)
 
 
-def test_bench_classic_control_smoke_prints_both_tables(tmp_path):
+def test_bench_classic_control_smoke_prints_both_tables(smoke_run):
+    # --reuse reads the smoke run above instead of training the same experiment a second time.
+    _, _, storage = smoke_run
     done = subprocess.run(
-        [sys.executable, "scripts/bench_classic_control.py", "--smoke", "--storage-path", str(tmp_path)],
+        [sys.executable, "scripts/bench_classic_control.py", "--smoke", "--reuse", "--storage-path", str(storage)],
         cwd=REPO, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=900,
     )
     assert done.returncode == 0, done.stderr[-3000:]
