@@ -18,3 +18,7 @@ if [ ! -f "$stamp" ] || [ "$root/pyproject.toml" -nt "$stamp" ]; then
   "$root/.venv/bin/pip" install --quiet -e "$root${extras:+[$extras]}"
   touch "$stamp"
 fi
+# OCAtari without its numpy<2 pin (see pyproject.toml): its runtime needs are project dependencies.
+if ! "$root/.venv/bin/python" -c "import ocatari" 2>/dev/null; then
+  "$root/.venv/bin/pip" install --quiet --no-deps "ocatari==2.2.1"
+fi

@@ -7,6 +7,7 @@ prints one markdown table: mean ± std over seeds of the search return (on the 1
 and the held-out return, the program evaluations used, wall time, and program evaluations per second.
 
     python scripts/bench_karel.py --smoke                       # seconds: wiring check
+    python scripts/bench_karel.py --methods latent --model nsrl_results/models/karel_vae_small.pt  # LEAPS's latent CEM
     python scripts/bench_karel.py --workers 2 --out bench.jsonl  # the full run (resumable with --resume)
 
 Runs go in parallel as Ray tasks (`--workers N`), each search scoring in its own process; `--actors A`
@@ -27,7 +28,7 @@ from typing import Any
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from nsrl_ray.config.schema import KarelCEMSettings, KarelHillClimbSettings  # noqa: E402
+from nsrl_ray.config.schema import KarelCEMSettings, KarelHillClimbSettings, KarelLatentCEMSettings  # noqa: E402
 from nsrl_ray.envs.karel.tasks import TASKS  # noqa: E402
 from nsrl_ray.pipeline.seeding import episode_seeds, stage_seed  # noqa: E402
 
@@ -37,11 +38,14 @@ LEAPS = {"stair_climber": 1.00, "four_corner": 0.45, "top_off": 0.81, "maze": 1.
          "harvester": 0.45, "door_key": 0.50, "one_stroke": 0.65, "seeder": 0.51, "snake": 0.21}
 HPRL_PPO = {"stair_climber": 1.00, "four_corner": 1.00, "top_off": 1.00, "maze": 1.00, "clean_house": 1.00,
             "harvester": 1.00, "door_key": 0.50, "one_stroke": 0.80, "seeder": 0.58, "snake": 0.28}
-METHODS = {"hc": ("hill climbing", KarelHillClimbSettings), "cem": ("CEM", KarelCEMSettings)}
+METHODS = {"hc": ("hill climbing", KarelHillClimbSettings), "cem": ("CEM", KarelCEMSettings),
+           "latent": ("latent CEM", KarelLatentCEMSettings)}
+#: Methods run unless --methods says otherwise (latent CEM needs a trained VAE: --model).
+DEFAULT_METHODS = ["hc", "cem"]
 
 
 def run_one(task: str, method: str, seed: int, max_evaluations: int, test_instances: int,
-            generalisation: tuple[int, int] | None, actors: int) -> dict[str, Any]:
+            generalisation: tuple[int, int] | None, actors: int, model: str | None = None) -> dict[str, Any]:
     """One search, seeded as the pipeline seeds trial ``seed``, and the scores of its best program."""
     from nsrl_ray.search.pool import make_pool
     from nsrl_ray.search.program_search import cross_entropy, hill_climb
@@ -49,7 +53,8 @@ def run_one(task: str, method: str, seed: int, max_evaluations: int, test_instan
     from nsrl_ray.symbolic.karel.policy import ProgramPolicy, scaled_budget
     from nsrl_ray.symbolic.karel.sampler import ProgramLimits
 
-    settings = dataclasses.replace(METHODS[method][1](), max_evaluations=max_evaluations, num_actors=actors)
+    base = METHODS[method][1](model=model) if method == "latent" else METHODS[method][1]()
+    settings = dataclasses.replace(base, max_evaluations=max_evaluations, num_actors=actors)
     factory = KarelEvaluatorFactory(task, settings.height, settings.width, settings.max_calls)
     seeds = episode_seeds(seed, "symbolic", settings.instances)
     limits = ProgramLimits(settings.max_tokens, settings.max_nesting, settings.max_block)
@@ -59,6 +64,20 @@ def run_one(task: str, method: str, seed: int, max_evaluations: int, test_instan
     try:
         if method == "hc":
             result = hill_climb(pool, seeds, neighbours=settings.neighbours, batch_size=settings.batch_size, **common)
+        elif method == "latent":  # LEAPS's per-task CEM settings in the latent space of a trained VAE
+            import torch
+
+            from nsrl_ray.search.latent_cem import latent_cross_entropy, resolve_setting
+            from nsrl_ray.symbolic.karel.embedding.vae import load_vae
+
+            torch.set_num_threads(1)
+            vae, _ = load_vae(settings.model)
+            del common["limits"]
+            result = latent_cross_entropy(
+                pool, seeds, vae, setting=resolve_setting(task), min_sigma=settings.min_sigma,
+                decay_epochs=settings.decay_epochs, max_epochs=settings.max_epochs,
+                early_stop_window=settings.early_stop_window, decode=settings.decode, **common,
+            )
         else:
             result = cross_entropy(pool, seeds, population=settings.population, elite_fraction=settings.elite_fraction,
                                    smoothing=settings.smoothing, floor=settings.floor, patience=settings.patience, **common)
@@ -132,7 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true", help="tiny budgets: one seed, 200 evaluations, a few seconds")
     parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
-    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    parser.add_argument("--methods", nargs="+", default=DEFAULT_METHODS, choices=list(METHODS),
+                        help="hc, cem (default) and latent (LEAPS's latent CEM; needs --model)")
+    parser.add_argument("--model", default=None, help="karel_vae.pt of a trained program VAE, for --methods latent")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     parser.add_argument("--max-evaluations", type=int, default=1_000_000, help="program evaluations per task and seed")
     parser.add_argument("--test-instances", type=int, default=100, help="held-out task instances per seed")
@@ -155,8 +176,12 @@ def main(argv: list[str] | None = None) -> int:
         budgets = sorted({r["max_evaluations"] for r in rows})
         print(f"## Karel program search (at most {' / '.join(f'{b:,}' for b in budgets)} program evaluations "
               "per task and seed)\n")
-        print(table(rows, [m for m in METHODS if m in args.methods]))
+        present = {r["method"] for r in rows}  # latent CEM rows show up without naming the method again
+        print(table(rows, [m for m in METHODS if m in args.methods or (m == "latent" and m in present)]))
         return 0
+    if "latent" in args.methods and not (args.model and Path(args.model).is_file()):
+        parser.error(f"--methods latent needs --model PATH of a trained karel_vae.pt (got {args.model!r}); "
+                     "train one with `nsrl run tune_configs/karel_vae_small.yaml`")
     if args.smoke:
         args.seeds, args.max_evaluations, args.test_instances = args.seeds[:1], 200, 5
     for name in ("max_evaluations", "test_instances"):
@@ -186,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         ray.init(address="local", num_cpus=max(args.workers, args.actors, 1), include_dashboard=False, log_to_driver=False)
         try:
             remote = ray.remote(num_cpus=1 if args.actors == 0 else 0)(run_one)
-            pending = [remote.remote(t, m, s, args.max_evaluations, args.test_instances, generalisation, args.actors)
+            pending = [remote.remote(t, m, s, args.max_evaluations, args.test_instances, generalisation, args.actors, args.model)
                        for t, m, s in jobs]
             while pending:
                 ready, pending = ray.wait(pending, num_returns=1)
@@ -195,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
             ray.shutdown()
     else:
         for t, m, s in jobs:
-            record(run_one(t, m, s, args.max_evaluations, args.test_instances, generalisation, 0))
+            record(run_one(t, m, s, args.max_evaluations, args.test_instances, generalisation, 0, args.model))
 
     ordered = [m for m in METHODS if m in args.methods]
     print(f"## Karel program search ({args.max_evaluations:,} program evaluations per task and seed at most; "

@@ -20,7 +20,14 @@ SMOKE_OVERRIDES: dict[str, Any] = {
     "stages.teacher.train_batch_size": 400,
     "stages.teacher.minibatch_size": 64,
     "stages.teacher.num_epochs": 2,
+    "stages.teacher.attention_video_steps": 20,
     "stages.collect.episodes": 2,
+    "stages.perceive.frames": 400,
+    "stages.perceive.shard_steps": 200,
+    "stages.perceive.train_steps": 40,
+    "stages.perceive.batch_size": 16,
+    "stages.perceive.channels": [8, 16, 16],
+    "stages.perceive.hidden": 128,
     "stages.symbolic.population_size": 60,
     "stages.symbolic.generations": 2,
     "stages.symbolic.tournament_size": 5,
@@ -30,17 +37,33 @@ SMOKE_OVERRIDES: dict[str, Any] = {
     "stages.symbolic.spline_episodes": 2,
     "stages.symbolic.edge_samples": 128,
     "stages.symbolic.max_evaluations": 400,
+    "stages.symbolic.programs": 200,
+    "stages.symbolic.eval_every": 2,
     "stages.symbolic.episodes": 2,
     "stages.symbolic.select_episodes": 2,
     "stages.symbolic.distill.population_size": 60,
     "stages.symbolic.distill.generations": 2,
     "stages.symbolic.distill.tournament_size": 5,
+    "stages.symbolic.max_iterations": 2,
+    "stages.symbolic.train_batch_size": 128,
+    "stages.symbolic.minibatch_size": 64,
+    "stages.symbolic.num_epochs": 1,
+    "stages.symbolic.num_env_runners": 0,
+    "stages.symbolic.head_hidden": 64,
+    "stages.symbolic.eql_copies": 2,
+    "stages.symbolic.cnn_batch_size": 8,
+    "stages.symbolic.eql_eval_every": 1,
+    "stages.symbolic.eval_episodes": 1,
+    "stages.symbolic.eval_max_steps": 300,
+    "stages.symbolic.video_steps": 30,
     "stages.finetune.iterations": 1,
     "stages.finetune.train_batch_size": 200,
     "stages.finetune.minibatch_size": 64,
     "stages.finetune.num_epochs": 1,
     "stages.finetune.validation_episodes": 2,
     "stages.finetune.supervision_anneal_iterations": 1,
+    "stages.finetune.population": 4,
+    "stages.finetune.episodes": 2,
     "stages.report.video_max_steps": 40,
     "stages.evaluate.episodes": 2,
     "stages.explain.max_states": 200,
@@ -137,8 +160,12 @@ def _check_environment(name: str) -> None:
         raise ConfigError(f"env: {error}") from None
 
 
+#: The fields whose value picks one settings class of a stage (see config/loading.py, tagged unions).
+_TAG_FIELDS = ("learner", "method")
+
+
 def _stage_fields(data: Mapping[str, Any], stage: str) -> set[str] | None:
-    """Field names of the settings class a stage's mapping selects (by its `learner`), or None if unknown."""
+    """Field names of the settings class a stage's mapping selects (by its `learner` or `method`), or None if unknown."""
     import dataclasses
     import typing
 
@@ -149,10 +176,11 @@ def _stage_fields(data: Mapping[str, Any], stage: str) -> set[str] | None:
         return None
     options = [o for o in typing.get_args(hint) if dataclasses.is_dataclass(o)] or [hint]
     settings = (data.get("stages") or {}).get(stage) or {}
-    learner = settings.get("learner") if isinstance(settings, Mapping) else None
+    settings = settings if isinstance(settings, Mapping) else {}
+    tag_name = next((name for name in _TAG_FIELDS if name in settings), None)
     for option in options:
-        tag = typing.get_type_hints(option).get("learner")
-        if learner is None or (tag is not None and learner in typing.get_args(tag)):
+        tag = typing.get_type_hints(option).get(tag_name) if tag_name else None
+        if tag_name is None or (tag is not None and settings[tag_name] in typing.get_args(tag)):
             return {f.name for f in dataclasses.fields(option)}
     return None
 
@@ -160,8 +188,11 @@ def _stage_fields(data: Mapping[str, Any], stage: str) -> set[str] | None:
 def smoke_overrides(data: Mapping[str, Any]) -> dict[str, Any]:
     """SMOKE_OVERRIDES less the keys the file's chosen settings do not have (each learner has its own budget keys)."""
     chosen = {}
+    stages = data.get("stages") or {}
     for dotted, value in SMOKE_OVERRIDES.items():
         parts = dotted.split(".")
+        if parts[0] == "stages" and len(parts) >= 3 and parts[1] not in stages:
+            continue  # a smoke budget never switches a stage on
         # A nested key (stages.symbolic.distill.generations) counts as the settings' field `distill`.
         fields = _stage_fields(data, parts[1]) if parts[0] == "stages" and len(parts) >= 3 else None
         if fields is None or parts[2] in fields:

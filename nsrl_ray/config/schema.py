@@ -10,13 +10,14 @@ from nsrl_ray.config.loading import ConfigError
 from nsrl_ray.config.search_space import SearchDimension
 
 #: The order in which stages run inside a trial; a file lists the stages it wants.
-STAGE_ORDER: tuple[str, ...] = ("teacher", "collect", "symbolic", "finetune", "evaluate", "explain", "report")
+STAGE_ORDER: tuple[str, ...] = ("teacher", "collect", "perceive", "symbolic", "finetune", "evaluate", "explain", "report")
 
 #: What each stage needs from an earlier one in the same trial; a stage's settings may narrow
 #: or widen this with a `requires` property (a symbolic learner that needs no dataset).
 STAGE_REQUIRES: dict[str, tuple[str, ...]] = {
     "teacher": (),
     "collect": ("teacher",),
+    "perceive": (),  # PerceiveSettings.requires asks for the teacher when it plays
     "symbolic": ("collect",),
     "finetune": ("symbolic",),
     "evaluate": ("symbolic",),
@@ -77,8 +78,27 @@ class TeacherSettings:
     """Policy and value heads share the hidden layers (separate networks help continuous control)."""
     num_envs_per_env_runner: int = 1
     """Vectorised environments per EnvRunner: more samples per step for short episodes."""
+    model: Literal["mlp", "ife", "nature_cnn"] = "mlp"
+    """The teacher's network: `mlp` (RLlib's MLP, on feature vectors); on pixel Atari (`<Game>Pixels-v0`):
+    `ife` (IFE's attention feature extractor, whose 14×14 mask explains what it looks at) or `nature_cnn`
+    (the plain DQN CNN, IFE's baseline). hidden_sizes is for `mlp` only."""
+    attention_video_steps: int = 300
+    """model ife: agent steps of a greedy rollout saved with attention overlays beside the module (0: none)."""
+
+    def check_env(self, env: str) -> None:
+        """A pixel model needs a pixel Atari env; registers `<Game>Pixels-v0` on first use."""
+        if self.model == "mlp":
+            return
+        from nsrl_ray.rl_modules.ife_envs import ensure_pixel_env
+
+        try:
+            ensure_pixel_env(env)
+        except ValueError as error:
+            raise ConfigError(f"stages.teacher.model {self.model!r}: {error}") from None
 
     def __post_init__(self) -> None:
+        if self.attention_video_steps < 0:
+            raise ConfigError(f"attention_video_steps: got {self.attention_video_steps}, expected >= 0 (0: no video).")
         for name in ("max_iterations", "train_batch_size", "minibatch_size", "num_epochs", "lr"):
             _positive(name, getattr(self, name))
         for name in ("clip_param", "vf_clip_param", "num_envs_per_env_runner"):
@@ -373,6 +393,173 @@ class KarelCEMSettings(KarelSearchSettings):
 
 
 @dataclass(frozen=True)
+class KarelLatentCEMSettings(KarelSearchSettings):
+    """LEAPS's cross-entropy method in the latent space of a trained program VAE (karel.md §8.4).
+
+    Settings left null take LEAPS's value for the task (population, elite rate, sigma and its decay,
+    initial mean); the decoder limits programs to the model's max_tokens, so max_nesting and
+    max_block do not apply here.
+    """
+
+    learner: Literal["karel_latent_cem"] = "karel_latent_cem"
+    """The symbolic learner: `karel_latent_cem` searches the latent space of a program VAE with CEM."""
+    model: str = ""
+    """Path of the karel_vae.pt a `karel_vae` run wrote (its export_path, or artifacts/karel_vae.pt of its trial);
+    a relative path is taken from the directory `nsrl run` starts in."""
+    population: int | None = None
+    """Latent vectors per epoch; null: LEAPS's for the task (e.g. 32 for StairClimber, 64 for TopOff)."""
+    elite_fraction: float | None = None
+    """Share of the population whose (reward-weighted) mean is the next centre; null: LEAPS's for the task."""
+    sigma: float | None = None
+    """Standard deviation of the population around the centre; null: LEAPS's for the task."""
+    exp_decay: bool | None = None
+    """Whether sigma decays exponentially to min_sigma over decay_epochs; null: LEAPS's for the task."""
+    init: Literal["leaps", "normal", "constant"] = "leaps"
+    """Initial centre: `normal` draws N(0, init_scale^2), `constant` is init_scale everywhere, `leaps` the task's choice."""
+    init_scale: float | None = None
+    """Scale of the initial centre; null: LEAPS's for the task (0.1, 1 or 0.01)."""
+    min_sigma: float = 0.1
+    """Where a decaying sigma ends (LEAPS: 0.1)."""
+    decay_epochs: int = 500
+    """Epochs over which sigma decays to min_sigma (LEAPS: 500)."""
+    max_epochs: int = 1000
+    """Most CEM epochs (LEAPS: 1000); max_evaluations also stops the search."""
+    early_stop_window: int = 10
+    """Stop once the mean of the last this-many epoch-best returns reaches `target` (LEAPS: 10)."""
+    decode: Literal["sample", "greedy"] = "sample"
+    """How population vectors become programs: LEAPS samples from the decoder, prog_policies decodes greedily."""
+    weighted_mean: bool = True
+    """Reward-weighted mean of the elites (LEAPS); false: their plain mean (prog_policies)."""
+    restart_patience: int = 0
+    """Restart from a new initial centre after this many epochs without a better best return; 0: never (LEAPS)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.model:
+            raise ConfigError(
+                "model: got an empty path, expected the karel_vae.pt of a trained program VAE "
+                "(train one with `nsrl run tune_configs/karel_vae_small.yaml`; it is exported to nsrl_results/models/)."
+            )
+        if self.population is not None and self.population < 2:
+            raise ConfigError(f"population: got {self.population}, expected null (LEAPS's) or an integer >= 2.")
+        if self.elite_fraction is not None and not 0.0 < self.elite_fraction <= 1.0:
+            raise ConfigError(f"elite_fraction: got {self.elite_fraction}, expected null (LEAPS's) or a share in (0, 1].")
+        for name in ("sigma", "init_scale"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ConfigError(f"{name}: got {value}, expected null (LEAPS's) or a number > 0.")
+        for name in ("min_sigma", "decay_epochs", "max_epochs", "early_stop_window"):
+            _positive(name, getattr(self, name))
+        if self.restart_patience < 0:
+            raise ConfigError(f"restart_patience: got {self.restart_patience}, expected an integer >= 0 (0: never restart).")
+
+
+@dataclass(frozen=True)
+class KarelVAESettings:
+    """Train LEAPS's program embedding: random programs with demonstrations, then a GRU VAE on them."""
+
+    learner: Literal["karel_vae"] = "karel_vae"
+    """The symbolic learner: `karel_vae` generates a program dataset on Ray and trains a program VAE (no policy card)."""
+    programs: int = 20_000
+    """Random programs drawn for the dataset (LEAPS: 50,000; duplicates are dropped)."""
+    demos_per_program: int = 4
+    """Random initial worlds each program is run on (LEAPS: 10)."""
+    demo_height: int = 8
+    """Grid height of the demonstration worlds (LEAPS: 8)."""
+    demo_width: int = 8
+    """Grid width of the demonstration worlds (LEAPS: 8)."""
+    max_demo_length: int = 20
+    """Actions kept per demonstration (LEAPS: 100)."""
+    max_tokens: int = 45
+    """Longest program in tokens, DEF run m( ... m) included, for the dataset and the decoder (LEAPS: 45)."""
+    max_nesting: int = 3
+    """Most control structures nested in one another in a sampled program."""
+    max_block: int = 6
+    """Most statements in one block of a sampled program."""
+    wall_prob: float = 0.1
+    """Chance that an interior cell of a demonstration world is a wall."""
+    marker_prob: float = 0.1
+    """Chance that a free interior cell holds a marker pile."""
+    max_initial_markers: int = 5
+    """Largest marker pile in a demonstration world."""
+    chunk_size: int = 500
+    """Programs per remote call when the dataset is generated."""
+    num_actors: int = 1
+    """Ray workers generating dataset chunks; 0 generates them in the trial's process."""
+    validation_fraction: float = 0.05
+    """Share of the programs held out for the validation metrics."""
+    latent_dim: int = 64
+    """Size of the program embedding z (LEAPS: 256)."""
+    hidden_size: int = 128
+    """GRU width of the encoder and decoder (LEAPS: 256)."""
+    embedding_size: int = 64
+    """Token embedding width."""
+    policy_hidden_size: int = 64
+    """GRU width of the condition policy."""
+    steps: int = 5000
+    """Optimiser steps (minibatches)."""
+    batch_size: int = 64
+    """Programs per minibatch."""
+    learning_rate: float = 1e-3
+    """Adam learning rate."""
+    grad_clip: float = 1.0
+    """Gradient-norm clip."""
+    reconstruction_weight: float = 1.0
+    """Weight of the program reconstruction loss (a per-token mean cross-entropy)."""
+    kl_weight: float = 0.01
+    """Weight (beta) of the KL term (summed over latent dimensions; the reconstruction term is a per-token mean)."""
+    latent_behaviour_weight: float = 1.0
+    """Weight of the condition policy's loss on the demonstrations (LEAPS's latent behaviour reconstruction)."""
+    program_behaviour_weight: float = 0.0
+    """Weight of the REINFORCE loss on decoded programs' agreement with the demonstrations (slow on CPU: off)."""
+    reinforce_programs: int = 8
+    """Programs per minibatch decoded, run and rewarded for the REINFORCE term."""
+    eval_every: int = 250
+    """Steps between validation metrics (reported to TensorBoard)."""
+    checkpoint_every: int = 1000
+    """Steps between trial checkpoints (the trainer's whole state), for resume."""
+    export_path: str | None = None
+    """Also copy the trained karel_vae.pt here (relative: from the directory `nsrl run` starts in), for latent CEM files to name."""
+
+    @property
+    def requires(self) -> tuple[str, ...]:
+        """The embedding is trained on generated programs: no teacher, no collected dataset."""
+        return ()
+
+    def check_env(self, env: str) -> None:
+        if not env.startswith("Karel"):
+            raise ConfigError(f"env: got {env!r}, but learner 'karel_vae' embeds Karel programs; use a Karel env such as KarelStairClimber-v0.")
+
+    def __post_init__(self) -> None:
+        for name in ("programs", "demos_per_program", "max_demo_length", "max_block", "max_initial_markers", "chunk_size",
+                     "latent_dim", "hidden_size", "embedding_size", "policy_hidden_size", "steps", "batch_size",
+                     "learning_rate", "grad_clip", "reinforce_programs", "eval_every", "checkpoint_every"):
+            _positive(name, getattr(self, name))
+        if self.max_tokens < 5:
+            raise ConfigError(f"max_tokens: got {self.max_tokens}, expected >= 5 (DEF run m( action m)).")
+        if self.max_nesting < 0 or self.num_actors < 0:
+            raise ConfigError(f"max_nesting, num_actors: got {self.max_nesting}, {self.num_actors}, expected integers >= 0.")
+        for name in ("demo_height", "demo_width"):
+            if getattr(self, name) < 3:
+                raise ConfigError(f"{name}: got {getattr(self, name)}, expected >= 3 (a wall border around free cells).")
+        for name in ("wall_prob", "marker_prob"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ConfigError(f"{name}: got {getattr(self, name)}, expected a probability in [0, 1).")
+        if not 0.0 < self.validation_fraction < 0.5:
+            raise ConfigError(f"validation_fraction: got {self.validation_fraction}, expected a share in (0, 0.5).")
+        for name in ("reconstruction_weight", "kl_weight", "latent_behaviour_weight", "program_behaviour_weight"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name}: got {getattr(self, name)}, expected a weight >= 0 (0 switches the loss off).")
+        if self.reconstruction_weight == 0:
+            raise ConfigError("reconstruction_weight: got 0, expected > 0: without it the decoder learns no programs.")
+        if self.checkpoint_every % self.eval_every:
+            raise ConfigError(
+                f"checkpoint_every: got {self.checkpoint_every}, expected a multiple of eval_every ({self.eval_every}): "
+                "checkpoints are taken with the validation report."
+            )
+
+
+@dataclass(frozen=True)
 class GPSearchSettings:
     """Genetic programming whose fitness is the episode return (DiffSES stage III), scored on Ray actors."""
 
@@ -546,6 +733,231 @@ class FinetuneSettings:
 
 
 @dataclass(frozen=True)
+class ConstantsCEMSettings:
+    """Tune a formula policy's constants by the cross-entropy method on the episode return (no gradient, no teacher)."""
+
+    method: Literal["constants_cem"] = "constants_cem"
+    """`constants_cem`: candidate constant vectors around the card's, scored by mean return on fixed seeds on the
+    evaluator actors; the elites set the next mean and spread. The structure of the formulas does not change."""
+    iterations: int = 20
+    """CEM iterations."""
+    population: int = 32
+    """Constant vectors scored per iteration."""
+    elite_fraction: float = 0.25
+    """Share of the population that sets the next mean and spread."""
+    sigma: float = 0.3
+    """Initial spread of each constant, relative to max(|constant|, min_scale)."""
+    min_scale: float = 0.01
+    """Scale used for constants near zero."""
+    episodes: int = 20
+    """Episodes (fixed seeds) per candidate."""
+    num_actors: int = 2
+    """Evaluator actors (0 scores in the trial process)."""
+    validation_episodes: int = 20
+    """Greedy episodes on their own seeds that decide whether the tuned constants replace the original ones."""
+    validate_every: int = 5
+    """Iterations between validations of the best constants so far (and always after the last)."""
+
+    @property
+    def requires(self) -> tuple[str, ...]:
+        return ("symbolic",)
+
+    def __post_init__(self) -> None:
+        for name in ("iterations", "episodes", "validation_episodes", "validate_every", "sigma", "min_scale"):
+            _positive(name, getattr(self, name))
+        if self.population < 2:
+            raise ConfigError(f"population: got {self.population}, expected at least 2.")
+        if not 0 < self.elite_fraction <= 1:
+            raise ConfigError(f"elite_fraction: got {self.elite_fraction}, expected a number in (0, 1].")
+        if self.num_actors < 0:
+            raise ConfigError(f"num_actors: got {self.num_actors}, expected >= 0.")
+
+
+#: Object labellers the `perceive` stage can record a frame dataset with (nsrl_ray.perception.LABELLERS).
+PERCEIVE_LABELLERS = ("ocatari_ram", "colour", "sam")
+
+
+def _check_insight_env(env: str, who: str) -> None:
+    """INSIGHT reads frame stacks of one of its nine games: `<Game>Pixels-v0`."""
+    from nsrl_ray.envs.atari import ATARI_GAMES
+
+    game = env[: -len("Pixels-v0")] if env.endswith("Pixels-v0") else None
+    if game not in ATARI_GAMES:
+        examples = ", ".join(f"{g}Pixels-v0" for g in ATARI_GAMES)
+        raise ConfigError(f"env: got {env!r}, but {who} needs pixel Atari of an INSIGHT game; expected one of {examples}.")
+
+
+@dataclass(frozen=True)
+class PerceiveSettings:
+    """Record a frame–object dataset on Ray actors and pre-train INSIGHT's object detector (CNN) on it."""
+
+    frames: int = 50_000
+    """Labelled agent steps to record (each a 4-frame stack with per-slot object labels)."""
+    shard_steps: int = 2000
+    """Steps per dataset shard (the unit of work of one actor call; seeded by its index)."""
+    policy: Literal["teacher", "random"] = "teacher"
+    """Who plays while recording: the `teacher` stage's module (with `epsilon` random actions) or random play."""
+    epsilon: float = 0.1
+    """Share of random actions while the teacher plays (random play ignores it)."""
+    labeller: Literal["ocatari_ram", "colour", "sam"] = "ocatari_ram"
+    """Object labels: OCAtari RAM ground truth (semantic slot names), colour segmentation, or a local SAM."""
+    num_actors: int = 1
+    """Ray actors recording shards."""
+    validation_fraction: float = 0.2
+    """The last share of the samples (by time) held out for the metrics (INSIGHT: 80/20)."""
+    train_steps: int = 20_000
+    """Adam steps of pre-training (one batch each)."""
+    batch_size: int = 32
+    """Samples per step (INSIGHT: 32)."""
+    lr: float = 3e-4
+    """Adam learning rate (INSIGHT: 3e-4)."""
+    weight_decay: float = 1e-4
+    """Adam weight decay (INSIGHT: 1e-4)."""
+    channels: tuple[int, int, int] = (32, 64, 64)
+    """Channels of the three conv layers (INSIGHT: 32, 64, 64)."""
+    hidden: int = 2048
+    """Width of the shared embedding (INSIGHT: 2048)."""
+    coordinate_head: Literal["dense", "spatial_softmax"] = "dense"
+    """`dense`: INSIGHT's coordinate head; `spatial_softmax`: a keypoint map per slot (on Pong it trailed the dense head:
+    MAE 0.128 against 0.07 after 300 steps, the mean-position baseline being 0.122)."""
+    input_norm: Literal["instance", "scale"] = "instance"
+    """`instance`: standardise each frame; `scale`: divide by 255 (INSIGHT)."""
+
+    @property
+    def requires(self) -> tuple[str, ...]:
+        """The teacher plays while the dataset is recorded; random play needs nothing."""
+        return ("teacher",) if self.policy == "teacher" else ()
+
+    def check_env(self, env: str) -> None:
+        _check_insight_env(env, "the perceive stage")
+
+    def __post_init__(self) -> None:
+        for name in ("frames", "shard_steps", "num_actors", "train_steps", "batch_size", "lr", "hidden"):
+            _positive(name, getattr(self, name))
+        if self.weight_decay < 0:
+            raise ConfigError(f"weight_decay: got {self.weight_decay}, expected >= 0.")
+        _probability("epsilon", self.epsilon)
+        if not 0.0 < self.validation_fraction < 1.0:
+            raise ConfigError(f"validation_fraction: got {self.validation_fraction}, expected a share in (0, 1).")
+        if len(self.channels) != 3 or any(c <= 0 for c in self.channels):
+            raise ConfigError(f"channels: got {list(self.channels)}, expected three positive conv widths, e.g. [32, 64, 64].")
+
+
+#: EQL units the INSIGHT learner may use (nsrl_ray.symbolic.eql.UNITS).
+EQL_UNITS = ("x", "square", "cube", "const", "mul", "add", "sin", "sqrt", "exp", "log", "sigmoid", "div")
+
+
+@dataclass(frozen=True)
+class InsightSettings:
+    """INSIGHT: PPO on frames with the pre-trained CNN shared by a neural actor, a critic and an EQL actor
+    that learns from the neural one (neural guidance); the CNN keeps learning from its labels and the policy
+    loss. At the end the EQL actor is pruned into one formula per action, in object names."""
+
+    learner: Literal["insight"] = "insight"
+    """The symbolic learner: `insight` trains the EQL actor inside RLlib PPO (needs the `perceive` stage)."""
+    max_iterations: int = 9766
+    """PPO iterations (INSIGHT: 10M agent steps = 9766 × 1024)."""
+    train_batch_size: int = 1024
+    """Environment steps per iteration (INSIGHT: 8 envs × 128 steps)."""
+    minibatch_size: int = 256
+    """SGD minibatch size (INSIGHT: 4 minibatches)."""
+    num_epochs: int = 4
+    """SGD passes over each batch (INSIGHT: 4)."""
+    lr: float = 2.5e-4
+    """Adam learning rate (INSIGHT: 2.5e-4)."""
+    lr_anneal: bool = True
+    """Anneal the learning rate linearly to 0 over the budget (INSIGHT)."""
+    gamma: float = 0.99
+    """Discount factor."""
+    gae_lambda: float = 0.95
+    """GAE lambda."""
+    clip_param: float = 0.1
+    """PPO surrogate clipping range."""
+    entropy_coeff: float = 0.01
+    """Entropy bonus weight."""
+    vf_loss_coeff: float = 0.5
+    """Value-loss weight."""
+    vf_clip_param: float = 10.0
+    """Value-loss clipping (rewards are clipped to ±1 while training)."""
+    grad_clip: float = 0.5
+    """Global gradient-norm clip."""
+    num_env_runners: int = 8
+    """RLlib EnvRunner actors (0 samples in the trial process)."""
+    num_envs_per_env_runner: int = 1
+    """Vectorised environments per EnvRunner."""
+    head_hidden: int = 512
+    """Hidden width of the neural actor and the critic (INSIGHT: 2048 -> 512 -> out)."""
+    use_eql_actor: bool = False
+    """Which actor acts: false = the neural actor (INSIGHT's default), true = the EQL actor."""
+    eql_units: tuple[str, ...] = ("x", "square", "cube", "const", "mul", "add")
+    """EQL primitive units (INSIGHT: x, x², x³, 1, x·y, x+y)."""
+    eql_copies: int = 8
+    """Copies of each unit (INSIGHT: 8)."""
+    eql_layers: int = 1
+    """EQL layers (INSIGHT: 1)."""
+    eql_inverse_temperature: float = 10.0
+    """The EQL outputs times this are the EQL actor's logits (INSIGHT: 10)."""
+    eql_presence_inputs: bool = False
+    """Also feed the EQL the objects' presence flags; INSIGHT feeds coordinates only (zeroed when absent)."""
+    distillation_loss_weight: float = 1.0
+    """Weight of CE(EQL logits, the neural actor's action) (continuous: MSE of the means)."""
+    cnn_loss_weight: float = 2.0
+    """Weight of the perception loss on labelled frames (INSIGHT: 2); 0 lets only the policy losses move the CNN."""
+    cnn_batch_size: int = 32
+    """Labelled frames per minibatch for the perception loss."""
+    reg_weight: float = 1e-3
+    """Final weight of the EQL's smoothed L1/2 penalty (INSIGHT: 1e-3)."""
+    reg_ramp_fraction: float = 1.0
+    """Share of the budget over which that weight ramps linearly up from 0 (INSIGHT: the whole run)."""
+    prune_threshold: float = 1e-2
+    """EQL weights below this are zeroed before the formulas are read off (INSIGHT: 1e-2)."""
+    formula_digits: int = 3
+    """Significant digits of the coefficients in the exported formulas."""
+    eql_eval_every: int = 50
+    """Iterations between greedy episodes of the EQL actor on its own (symbolic/eql_return_mean); 0: never."""
+    eql_eval_episodes: int = 1
+    """Episodes of each of those evaluations."""
+    eval_episodes: int = 10
+    """Greedy episodes of each actor at the end (symbolic/neural_return_mean, symbolic/eql_return_mean)."""
+    eval_max_steps: int = 27_000
+    """Agent steps per evaluation episode at most (an episode cut there counts its return so far)."""
+    video_steps: int = 1000
+    """Agent steps of the rollouts with predicted objects drawn, before and after policy learning (0: none)."""
+    checkpoint_every: int = 50
+    """Iterations between checkpoints of the PPO state (for resume); 0 turns them off."""
+
+    @property
+    def requires(self) -> tuple[str, ...]:
+        """The CNN comes pre-trained from the `perceive` stage."""
+        return ("perceive",)
+
+    def check_env(self, env: str) -> None:
+        _check_insight_env(env, "learner 'insight'")
+
+    def __post_init__(self) -> None:
+        for name in ("max_iterations", "train_batch_size", "minibatch_size", "num_epochs", "lr", "clip_param",
+                     "vf_clip_param", "grad_clip", "num_envs_per_env_runner", "head_hidden", "eql_copies",
+                     "eql_layers", "eql_inverse_temperature", "cnn_batch_size", "eval_episodes", "eval_max_steps",
+                     "eql_eval_episodes", "formula_digits"):
+            _positive(name, getattr(self, name))
+        for name in ("entropy_coeff", "vf_loss_coeff", "distillation_loss_weight", "cnn_loss_weight", "reg_weight",
+                     "prune_threshold", "eql_eval_every", "video_steps", "num_env_runners", "checkpoint_every"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name}: got {getattr(self, name)}, expected a number >= 0.")
+        _probability("gamma", self.gamma)
+        _probability("gae_lambda", self.gae_lambda)
+        _probability("reg_ramp_fraction", self.reg_ramp_fraction)
+        if self.minibatch_size > self.train_batch_size:
+            raise ConfigError(f"minibatch_size ({self.minibatch_size}) must not exceed train_batch_size ({self.train_batch_size}).")
+        unknown = [u for u in self.eql_units if u not in EQL_UNITS]
+        if unknown or not self.eql_units or len(set(self.eql_units)) != len(self.eql_units):
+            from nsrl_ray.config.loading import suggest
+
+            hint = suggest(unknown[0], EQL_UNITS) if unknown else ""
+            raise ConfigError(f"eql_units: got {list(self.eql_units)}, expected distinct names from {list(EQL_UNITS)}.{hint}")
+
+
+@dataclass(frozen=True)
 class EvaluateSettings:
     """Play the symbolic policy and the teacher on Ray actors over fixed evaluation seeds."""
 
@@ -637,8 +1049,12 @@ class StagesConfig:
 
     teacher: TeacherSettings | None = None
     collect: CollectSettings | None = None
-    symbolic: SymbolicSettings | KANSettings | KarelHillClimbSettings | KarelCEMSettings | GPSearchSettings | None = None
-    finetune: FinetuneSettings | None = None
+    perceive: PerceiveSettings | None = None
+    symbolic: (
+        SymbolicSettings | KANSettings | KarelHillClimbSettings | KarelCEMSettings | KarelLatentCEMSettings
+        | KarelVAESettings | GPSearchSettings | InsightSettings | None
+    ) = None
+    finetune: FinetuneSettings | ConstantsCEMSettings | None = None
     evaluate: EvaluateSettings | None = None
     explain: ExplainSettings | None = None
     report: ReportSettings | None = None

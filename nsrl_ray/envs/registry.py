@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import importlib
 import keyword
 import threading
 from collections.abc import Mapping, Sequence
@@ -33,6 +34,8 @@ _ACTION_KINDS: tuple[str, ...] = get_args(ActionKind)
 
 # Data files (inside the package's data/ folder) holding the built-in specs.
 _BUILTIN_DATA_FILES: tuple[str, ...] = ("classic_control.yaml", "karel.yaml", "mujoco.yaml")
+# "module:function" returning specs generated from code (the Atari slot tables); imported on first use.
+_BUILTIN_SPEC_PROVIDERS: tuple[str, ...] = ("nsrl_ray.envs.atari.specs:builtin_specs",)
 _SUPPORTED_SCHEMA_VERSIONS = frozenset({1})
 
 
@@ -72,6 +75,9 @@ class EnvSpec:
     """Per action: what it does, for explanations; () = the names speak for themselves."""
     coordinates: str = ""
     """The coordinate system and sign conventions of the features, for explanations."""
+    observation_shape: tuple[int, ...] = ()
+    """() = the observation is the flat vector of the named features; otherwise the shape of an image
+    observation (e.g. (4, 84, 84) frames) whose named features are what a perception module predicts."""
 
     def __post_init__(self) -> None:
         # Accept lists from callers/YAML but store tuples so specs stay hashable and immutable.
@@ -82,6 +88,15 @@ class EnvSpec:
                     f"EnvSpec {self.name!r}: {attr} must be a sequence of strings, got {type(value).__name__}."
                 )
             object.__setattr__(self, attr, tuple(value))
+        shape = self.observation_shape
+        if isinstance(shape, str) or not isinstance(shape, Sequence) or not all(
+            isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape
+        ):
+            raise ValueError(
+                f"EnvSpec {self.name!r}: observation_shape must be a tuple of positive ints (or () for a flat "
+                f"feature vector), got {shape!r}."
+            )
+        object.__setattr__(self, "observation_shape", tuple(shape))
 
         for attr in ("name", "gym_id", "description"):
             value = getattr(self, attr)
@@ -301,6 +316,9 @@ def _ensure_loaded() -> dict[str, EnvSpec]:
             for filename in _BUILTIN_DATA_FILES:
                 text = data_dir.joinpath(filename).read_text(encoding="utf-8")
                 specs.extend(_specs_from_text(text, f"{__package__}/data/{filename}"))
+            for provider in _BUILTIN_SPEC_PROVIDERS:
+                module_name, _, function = provider.partition(":")
+                specs.extend(getattr(importlib.import_module(module_name), function)())
             # Parse everything before touching the registry so a bad file leaves no half-loaded state.
             for spec in specs:
                 _add(spec)
@@ -363,12 +381,18 @@ def verify_env_spec(name: str, env: gymnasium.Env | None = None) -> None:
     env = make_env(name) if own_env else env
     try:
         obs_space, act_space = env.observation_space, env.action_space
-        if not isinstance(obs_space, spaces.Box) or len(obs_space.shape) != 1:
+        if spec.observation_shape:
+            if not isinstance(obs_space, spaces.Box) or tuple(obs_space.shape) != spec.observation_shape:
+                raise ValueError(
+                    f"EnvSpec {name!r}: observation_shape {spec.observation_shape} but the environment's "
+                    f"observation space is {obs_space}; fix observation_shape in the spec."
+                )
+        elif not isinstance(obs_space, spaces.Box) or len(obs_space.shape) != 1:
             raise ValueError(
                 f"EnvSpec {name!r}: expected a flat Box observation space, got {obs_space}; "
                 "feature names can only describe a 1-D observation vector."
             )
-        if obs_space.shape[0] != spec.n_features:
+        elif obs_space.shape[0] != spec.n_features:
             raise ValueError(
                 f"EnvSpec {name!r}: {spec.n_features} feature_names but the environment's observation has "
                 f"{obs_space.shape[0]} components; fix the feature list in the spec."

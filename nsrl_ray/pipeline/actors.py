@@ -27,6 +27,14 @@ class EpisodeActor:
             from nsrl_ray.explain.policy_card import card_from_dict
 
             self.formula = card_from_dict(card).policy()
+            perception = (card.get("provenance") or {}).get("perception")
+            if perception:  # formulas over perceived objects (INSIGHT): the CNN turns frames into their variables
+                from pathlib import Path
+
+                from nsrl_ray.rl_modules.insight_rollout import PerceivedFormulaPolicy
+
+                # A relative path is inside the trial's artifacts, the teacher module's folder.
+                self.formula = PerceivedFormulaPolicy(self.formula, Path(teacher_module).parent / perception)
 
     def _teacher_view(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         logits = self.teacher.logits(batch)

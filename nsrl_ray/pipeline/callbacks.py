@@ -42,7 +42,12 @@ class StageProgressCallback(Callback):
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
         stage = result.get("stage", "?")
-        self.write(f"{_label(trial, trials)} {stage:<8} {_progress(stage, result)}")
+        try:
+            line = _progress(stage, result)
+        except (TypeError, ValueError, KeyError):  # a row this line does not know: the run must go on regardless
+            line = "  ".join(f"{k.split('/', 1)[1]}={v}" for k, v in result.items()
+                             if k.startswith(f"{stage}/") and isinstance(v, (int, float)))[:200]
+        self.write(f"{_label(trial, trials)} {stage:<8} {line}")
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self.write(f"{_label(trial, trials)} FAILED: see {trial.local_path}/error.txt")
@@ -68,10 +73,18 @@ def _progress(stage: str, result: dict) -> str:
         return f"chunk {get('chunks_done')}/{get('chunks_total')}"
     if stage == "collect":
         return f"{get('episodes')} episodes, {get('samples')} samples, teacher return {get('teacher_return_mean'):.1f}"
+    if stage == "symbolic" and result.get("vae/step") is not None:  # karel_vae
+        return (f"VAE step {int(result['vae/step'])}  val token accuracy={result.get('vae/val_token_accuracy', 0.0):.3f}"
+                f"  val programs exact={result.get('vae/val_program_accuracy', 0.0):.3f}  ({result.get('vae/steps_per_s', 0.0):.1f} steps/s)")
+    if stage == "symbolic" and result.get("vae/dataset_programs") is not None:
+        return f"program dataset: {int(result['vae/dataset_programs'])} programs in {result['vae/dataset_seconds']:.1f} s"
     if stage == "symbolic" and get("kan_step") is not None:
         return f"KAN step {int(get('kan_step')) + 1}  train_loss={get('kan_train_loss'):.4g}"
     if stage == "symbolic" and get("distilled_return_mean") is not None and get("complexity") is None:
         return f"warm start: distilled formulas return {get('distilled_return_mean'):.1f}, complexity {get('distilled_complexity')}"
+    if stage == "finetune" and get("best_fitness") is not None:  # constants_cem
+        return (f"iteration {get('iteration')}/{get('iterations')}  best_fitness={get('best_fitness'):.2f}"
+                f"  population_mean={get('population_mean'):.1f}  {int(get('evaluations'))} scored")
     if stage == "finetune" and get("iteration") is not None:
         return (f"iteration {get('iteration')}/{get('iterations')}  return_mean={get('return_mean'):.1f}"
                 f"  supervision_weight={get('supervision_weight') or 0.0:.3g}")
@@ -86,6 +99,19 @@ def _progress(stage: str, result: dict) -> str:
                 f"  ({result['search/evaluations_per_s']:.0f}/s)")
     if stage == "symbolic" and get("generation") is not None:
         return f"generation {int(get('generation')) + 1}/{get('generations')}  best_fitness={get('best_fitness'):.4f}"
+    if stage == "perceive" and get("mae") is not None:
+        return f"coordinate MAE {get('mae'):.4f} (mean-position baseline {get('baseline_mae'):.4f})  F1={get('f1'):.3f}"
+    if stage == "perceive" and get("train_step") is not None:
+        return f"CNN step {get('train_step')}  loss={get('train_loss'):.4g}"
+    if stage == "perceive":
+        return f"frame shard {get('shards_done')}/{get('shards_total')}"
+    if stage == "symbolic" and get("distillation_loss") is not None:  # insight
+        eql = get("eql_return_mean")
+        return (f"iteration {get('iteration')}/{get('max_iterations')}  return_mean={get('return_mean'):.1f}"
+                f"  distillation={get('distillation_loss'):.3g}" + (f"  eql_return={eql:.1f}" if eql is not None else ""))
+    if stage == "symbolic" and get("eql_return_mean") is not None and get("complexity") is not None:  # insight's end
+        return (f"complexity {get('complexity')}  neural actor {get('neural_return_mean'):.1f}"
+                f"  EQL actor {get('eql_return_mean'):.1f}  formula agreement={get('formula_agreement_neural')}")
     if stage == "symbolic":
         return f"complexity {get('complexity')}  train_agreement={get('train_agreement')}"
     if stage == "evaluate" and get("teacher_return_mean") is None:

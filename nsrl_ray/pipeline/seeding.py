@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 #: One stream per consumer; appending a name never changes the seeds of the others.
-_STREAMS = ("teacher", "collect", "symbolic", "evaluate", "explain", "finetune")
+_STREAMS = ("teacher", "collect", "symbolic", "evaluate", "explain", "finetune", "perceive", "finetune_fitness")
 
 
 def stage_seed(trial_seed: int, stream: str) -> int:

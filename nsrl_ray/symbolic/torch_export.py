@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 import torch
 from torch import nn
 
+from nsrl_ray.symbolic.constants import constants_of
 from nsrl_ray.symbolic.expression import Call, Const, Expr, Var, validate
 from nsrl_ray.symbolic.primitives import PROTECTION_THRESHOLD, ExpressionError
 
@@ -86,14 +87,6 @@ TORCH_FUNCTIONS: dict[str, _Fn] = {
 }
 
 
-def _constants(expr: Expr) -> list[float]:
-    if isinstance(expr, Const):
-        return [expr.value]
-    if isinstance(expr, Call):
-        return [value for arg in expr.args for value in _constants(arg)]
-    return []
-
-
 class ExpressionModule(nn.Module):
     """One formula as a differentiable function of a (batch, n_variables) tensor; constants are parameters."""
 
@@ -104,7 +97,7 @@ class ExpressionModule(nn.Module):
         validate(expr, self.variables)
         table = {**TORCH_FUNCTIONS, **(functions or {})}
         self.expr = expr
-        self.constants = nn.Parameter(torch.tensor(_constants(expr), dtype=dtype or torch.get_default_dtype()))
+        self.constants = nn.Parameter(torch.tensor(constants_of(expr), dtype=dtype or torch.get_default_dtype()))
         index = {name: i for i, name in enumerate(self.variables)}
         counter = iter(range(len(self.constants)))
 

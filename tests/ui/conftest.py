@@ -113,7 +113,13 @@ def browser_runs(tmp_path_factory) -> dict[str, Path]:
 
 @pytest.fixture(scope="session")
 def quickstart_run(tmp_path_factory) -> Path:
-    """The quickstart at its smoke budget, with rollout videos: the real thing the explorer shows (~1 min)."""
+    """The quickstart at its smoke budget, with rollout videos: the real thing the explorer shows (~1 min).
+
+    NSRL_UI_QUICKSTART_RUN names a finished full run instead (for the README's screenshots).
+    """
+    given = os.environ.get("NSRL_UI_QUICKSTART_RUN")
+    if given:
+        return Path(given).resolve()
     storage = tmp_path_factory.mktemp("quickstart")
     done = run_nsrl("run", "tune_configs/quickstart.yaml", "--smoke", "--storage-path", str(storage),
                     "--set", "stages.report.video=true", "--set", "stages.report.video_max_steps=60")

@@ -45,6 +45,13 @@ KNOWN_CHECKER_WARNINGS = {
 }
 
 
+# Atari: only Pong's two kinds here, since a seeded ALE reset reloads the ROM (~2 s per env);
+# tests/unit/test_atari_registry.py checks every game's specs.
+CHECKED_ENVS = tuple(
+    n for n in list_envs() if n.startswith("Pong") or not n.endswith(("Objects-v0", "Pixels-v0"))
+)
+
+
 def _valid_spec(**overrides: object) -> EnvSpec:
     fields: dict[str, object] = dict(
         name="Dummy-v0",
@@ -85,12 +92,13 @@ def test_names_are_usable_formula_variables(name: str) -> None:
     assert spec.description.strip()
 
 
-@pytest.mark.parametrize("name", list_envs())
+@pytest.mark.parametrize("name", CHECKED_ENVS)
 def test_spec_matches_real_env(name: str) -> None:
     spec = get_env_spec(name)
     env = make_env(name)
     try:
-        assert env.observation_space.shape == (spec.n_features,)
+        # Pixel envs (observation_shape set) name the objects a perception module predicts instead.
+        assert env.observation_space.shape == (spec.observation_shape or (spec.n_features,))
         if spec.action_kind == "discrete":
             assert isinstance(env.action_space, spaces.Discrete)
             assert int(env.action_space.n) == spec.n_actions
@@ -106,7 +114,7 @@ def test_spec_matches_real_env(name: str) -> None:
         env.close()
 
 
-@pytest.mark.parametrize("name", list_envs())
+@pytest.mark.parametrize("name", CHECKED_ENVS)
 def test_gymnasium_env_checker_passes(name: str) -> None:
     env = make_env(name)
     try:

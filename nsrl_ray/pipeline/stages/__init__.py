@@ -13,6 +13,8 @@ def stage_runner(name: str) -> Callable[[StageContext], dict]:
         from nsrl_ray.pipeline.stages.teacher import run_teacher as run
     elif name == "collect":
         from nsrl_ray.pipeline.stages.collect import run_collect as run
+    elif name == "perceive":
+        from nsrl_ray.pipeline.stages.perceive import run_perceive as run
     elif name == "symbolic":
         from nsrl_ray.pipeline.stages.symbolic import run_symbolic as run
     elif name == "finetune":

@@ -1,4 +1,5 @@
-"""Stage `finetune`: tune the policy card's constants by PPO with soft teacher supervision (method `constants_ppo`).
+"""Stage `finetune`: tune the policy card's constants by PPO with soft teacher supervision (method `constants_ppo`;
+`constants_cem` lives in finetune_cem.py).
 
 The card's formulas become a `FormulaRLModule` (constants as parameters, a small value network
 beside them) trained by RLlib PPO through `SupervisedPPOTorchLearner`, whose loss adds an
@@ -121,6 +122,10 @@ def run_finetune(ctx: StageContext) -> dict:
     spec = get_env_spec(ctx.config.env)
     factory = EpisodeReturnFactory(ctx.config.env, card.variables, card.action_names, card.action_kind,
                                    card.action_low, card.action_high)
+    if settings.method == "constants_cem":
+        from nsrl_ray.pipeline.stages.finetune_cem import run_constants_cem
+
+        return run_constants_cem(ctx, card, factory)
     seeds = episode_seeds(ctx.seed, "finetune", settings.validation_episodes)
     evaluator = factory()
     started = time.perf_counter()

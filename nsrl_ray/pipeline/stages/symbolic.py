@@ -25,7 +25,10 @@ LEARNERS: dict[str, str] = {
     "kan": "nsrl_ray.pipeline.stages.symbolic_kan:learn_kan",
     "karel_hill_climb": "nsrl_ray.pipeline.stages.symbolic_karel:learn_karel_hill_climb",
     "karel_cem": "nsrl_ray.pipeline.stages.symbolic_karel:learn_karel_cem",
+    "karel_latent_cem": "nsrl_ray.pipeline.stages.symbolic_karel:learn_karel_latent_cem",
+    "karel_vae": "nsrl_ray.pipeline.stages.symbolic_karel_vae:learn_karel_vae",
     "gp_search": "nsrl_ray.pipeline.stages.symbolic_gp:learn_gp_search",
+    "insight": "nsrl_ray.pipeline.stages.symbolic_insight:learn_insight",
 }
 
 

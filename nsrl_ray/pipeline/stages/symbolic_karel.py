@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from nsrl_ray.config.schema import KarelCEMSettings, KarelHillClimbSettings
+from nsrl_ray.config.schema import KarelCEMSettings, KarelHillClimbSettings, KarelLatentCEMSettings
 from nsrl_ray.envs.karel import TASKS, gym_id
 from nsrl_ray.explain.program_card import ProgramCard
 from nsrl_ray.pipeline.context import FORMULAS, StageContext
@@ -48,7 +48,7 @@ def _reporter(ctx: StageContext, every_s: float):
     return on_progress
 
 
-def _run(ctx: StageContext, settings: KarelHillClimbSettings | KarelCEMSettings) -> dict:
+def _run(ctx: StageContext, settings: KarelHillClimbSettings | KarelCEMSettings | KarelLatentCEMSettings) -> dict:
     task = task_for_env(ctx.config.env)
     factory = KarelEvaluatorFactory(task, settings.height, settings.width, settings.max_calls)
     made = factory.make_task()
@@ -56,12 +56,29 @@ def _run(ctx: StageContext, settings: KarelHillClimbSettings | KarelCEMSettings)
     search_seed = stage_seed(ctx.seed, "symbolic")
     limits = ProgramLimits(settings.max_tokens, settings.max_nesting, settings.max_block)
     on_progress = _reporter(ctx, settings.report_every_s)
+    model = None
+    if isinstance(settings, KarelLatentCEMSettings):  # refuse a missing or wrong model before starting actors
+        from nsrl_ray.pipeline.stages.symbolic_karel_vae import launch_path
+        from nsrl_ray.symbolic.karel.embedding.vae import load_vae
+
+        model, _ = load_vae(launch_path(settings.model))
     pool = make_pool(factory, settings.num_actors, ctx.config.resources.cpus_per_actor)
     try:
         common = dict(seed=search_seed, max_evaluations=settings.max_evaluations, target=settings.target,
                       limits=limits, on_progress=on_progress)
         if isinstance(settings, KarelHillClimbSettings):
             result: SearchResult = hill_climb(pool, seeds, neighbours=settings.neighbours, batch_size=settings.batch_size, **common)
+        elif isinstance(settings, KarelLatentCEMSettings):
+            from nsrl_ray.search.latent_cem import latent_cross_entropy, resolve_setting
+
+            setting = resolve_setting(task, settings.population, settings.elite_fraction, settings.sigma,
+                                      settings.exp_decay, settings.init, settings.init_scale)
+            del common["limits"]  # the decoder's max_tokens bounds the programs
+            result = latent_cross_entropy(
+                pool, seeds, model, setting=setting, min_sigma=settings.min_sigma, decay_epochs=settings.decay_epochs,
+                max_epochs=settings.max_epochs, early_stop_window=settings.early_stop_window, decode=settings.decode,
+                weighted_mean=settings.weighted_mean, restart_patience=settings.restart_patience, **common,
+            )
         else:
             result = cross_entropy(
                 pool, seeds, population=settings.population, elite_fraction=settings.elite_fraction,
@@ -81,7 +98,8 @@ def _run(ctx: StageContext, settings: KarelHillClimbSettings | KarelCEMSettings)
         max_calls=settings.max_calls,
         metrics={f"symbolic/{k}": v for k, v in final.items()},
         provenance={"seed": ctx.seed, "experiment": ctx.config.name, "search_seed": search_seed,
-                    "instance_seeds": seeds, "num_actors": settings.num_actors},
+                    "instance_seeds": seeds, "num_actors": settings.num_actors,
+                    **({"model": settings.model} if isinstance(settings, KarelLatentCEMSettings) else {})},
     )
     ctx.write_json(FORMULAS, card.to_dict())
     return {"program": result.best_text, **final}
@@ -98,4 +116,11 @@ def learn_karel_cem(ctx: StageContext) -> dict:
     settings = ctx.config.stages.symbolic
     if not isinstance(settings, KarelCEMSettings):
         raise TypeError(f"learn_karel_cem needs KarelCEMSettings, got {type(settings).__name__}.")
+    return _run(ctx, settings)
+
+
+def learn_karel_latent_cem(ctx: StageContext) -> dict:
+    settings = ctx.config.stages.symbolic
+    if not isinstance(settings, KarelLatentCEMSettings):
+        raise TypeError(f"learn_karel_latent_cem needs KarelLatentCEMSettings, got {type(settings).__name__}.")
     return _run(ctx, settings)

@@ -30,9 +30,12 @@ def build_ppo_config(
 ) -> PPOConfig:
     """The RLlib PPOConfig for a teacher; kept separate so tests and benchmarks build the same one."""
     hidden = list(settings.hidden_sizes)
-    return (
+    pixels = settings.model != "mlp"
+    if pixels:
+        from nsrl_ray.rl_modules.ife_algos import pixel_module_spec, rllib_pixel_env
+    config = (
         PPOConfig()
-        .environment(rllib_env_name(env))
+        .environment(rllib_pixel_env(env) if pixels else rllib_env_name(env))
         .env_runners(
             num_env_runners=settings.num_env_runners,
             num_cpus_per_env_runner=cpus_per_actor,
@@ -52,13 +55,24 @@ def build_ppo_config(
             vf_clip_param=settings.vf_clip_param,
             grad_clip=settings.grad_clip,
         )
-        .rl_module(
-            model_config=DefaultModelConfig(
-                fcnet_hiddens=hidden, head_fcnet_hiddens=[], vf_share_layers=settings.vf_share_layers
-            )
-        )
         .debugging(seed=seed, log_level="ERROR")
     )
+    if pixels:
+        return config.rl_module(rl_module_spec=pixel_module_spec(settings.model))
+    return config.rl_module(
+        model_config=DefaultModelConfig(fcnet_hiddens=hidden, head_fcnet_hiddens=[], vf_share_layers=settings.vf_share_layers)
+    )
+
+
+def save_attention_video(ctx: StageContext, module: object) -> dict:
+    """model ife: a greedy rollout with the attention mask over the screen, as a gif and in TensorBoard."""
+    from nsrl_ray.rl_modules.ife_envs import pixel_game
+    from nsrl_ray.rl_modules.ife_rollout import save_attention_video as save
+
+    settings = ctx.config.stages.teacher
+    # Kept in the stage's results (stage_results.json), not reported: teacher reports are training iterations.
+    return save(module, pixel_game(ctx.config.env), ctx.path("attention"), settings.attention_video_steps,
+                stage_seed(ctx.seed, "evaluate"))  # an evaluation-like rollout
 
 
 def checkpoint_interval(ctx: StageContext) -> int:
@@ -115,9 +129,10 @@ def run_teacher(ctx: StageContext) -> dict:
                 ctx.report("teacher", metrics)
         module_path = ctx.path(TEACHER_MODULE)
         algo.get_module().save_to_path(str(module_path))
+        video = save_attention_video(ctx, algo.get_module()) if settings.model == "ife" and settings.attention_video_steps else {}
     finally:
         algo.stop()
     # The module is what later stages use; the training state would only bloat every checkpoint.
     shutil.rmtree(algo_path, ignore_errors=True)
     return {"return_mean": return_mean, "time_s": time.perf_counter() - started, "module": str(module_path),
-            "episodes": metrics["episodes"] if first <= settings.max_iterations else 0}
+            "episodes": metrics["episodes"] if first <= settings.max_iterations else 0, **video}

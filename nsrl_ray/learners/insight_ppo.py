@@ -1,0 +1,119 @@
+"""INSIGHT's PPO learner: the PPO loss plus neural guidance of the EQL actor, its L1/2 penalty and the perception loss.
+
+Per minibatch: PPO + `distillation_loss_weight`·CE(EQL logits, argmax of the neural logits)
+(continuous actions: MSE between the two actors' means) + reg(t)·L1/2(EQL weights), reg ramping
+linearly from 0 to `reg_weight` over `reg_ramp_steps` sampled env steps, + `cnn_loss_weight`·
+(focal existence + masked L1 coordinates + L1 sizes) on a labelled batch drawn from the
+frame–object dataset the `perceive` stage wrote. The distillation gradient also reaches the CNN
+through the predicted coordinates: this is how reward refines perception.
+
+Settings come through `learner_config_dict`: ``distillation_loss_weight`` (1), ``cnn_loss_weight`` (2),
+``reg_weight`` (1e-3), ``reg_ramp_steps`` (0: full weight at once), ``perception_dataset`` (a shard
+folder; None: no perception loss), ``cnn_batch_size`` (32), ``focal_gamma`` (2), ``seed`` (0).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from ray.rllib.algorithms.ppo.ppo import PPOConfig
+from ray.rllib.algorithms.ppo.torch.ppo_torch_learner import PPOTorchLearner
+from ray.rllib.core.columns import Columns
+from ray.rllib.utils.annotations import override
+from ray.rllib.utils.metrics import NUM_ENV_STEPS_SAMPLED_LIFETIME
+from ray.rllib.utils.typing import ModuleID, TensorType
+
+from nsrl_ray.perception.train import perception_loss, rarity_weights
+from nsrl_ray.rl_modules.insight import EQL_OUT, NEURAL_OUT
+from nsrl_ray.symbolic.eql import linear_ramp
+
+__all__ = ["CNN_LOSS", "DISTILLATION_LOSS", "EQL_AGREEMENT", "EQL_REG", "REG_WEIGHT", "InsightPPOTorchLearner"]
+
+#: Learner metrics (per module) this learner adds to PPO's.
+DISTILLATION_LOSS = "distillation_loss"
+EQL_REG = "eql_l_half"
+REG_WEIGHT = "eql_reg_weight"
+CNN_LOSS = "cnn_loss"
+CNN_COORDINATE_LOSS = "cnn_coordinate_l1"
+EQL_AGREEMENT = "eql_agreement"
+
+
+def _masked_mean(values: torch.Tensor, batch: dict[str, Any]) -> torch.Tensor:
+    if Columns.LOSS_MASK in batch:  # PPO's artificial bootstrap timesteps carry no real state
+        mask = batch[Columns.LOSS_MASK]
+        return torch.sum(values[mask]) / torch.clamp(torch.sum(mask), min=1)
+    return torch.mean(values)
+
+
+class InsightPPOTorchLearner(PPOTorchLearner):
+    """PPOTorchLearner for `InsightTorchRLModule`: see the module docstring for the added terms."""
+
+    @override(PPOTorchLearner)
+    def build(self) -> None:
+        super().build()
+        settings = self.config.learner_config_dict
+        self.distillation_weight = float(settings.get("distillation_loss_weight", 1.0))
+        self.cnn_weight = float(settings.get("cnn_loss_weight", 2.0))
+        self.reg_final = float(settings.get("reg_weight", 1e-3))
+        self.reg_ramp_steps = int(settings.get("reg_ramp_steps", 0))
+        self.cnn_batch_size = int(settings.get("cnn_batch_size", 32))
+        self.focal_gamma = float(settings.get("focal_gamma", 2.0))
+        self.env_steps = 0
+        self.labels = None
+        self.rng = np.random.default_rng(int(settings.get("seed", 0)))
+        path = settings.get("perception_dataset")
+        if path and self.cnn_weight > 0:
+            from nsrl_ray.perception.dataset import load_frame_dataset
+
+            self.labels = load_frame_dataset(path)
+            self.slot_weights = torch.from_numpy(rarity_weights(self.labels.present)).to(self._device)
+
+    def current_reg_weight(self) -> float:
+        return linear_ramp(self.env_steps, self.reg_ramp_steps, self.reg_final)
+
+    def _perception_term(self, module: Any) -> torch.Tensor:
+        data = self.labels
+        index = self.rng.integers(0, len(data), size=min(self.cnn_batch_size, len(data)))
+        device = self._device
+        frames = torch.from_numpy(data.frames[index]).to(device)
+        outputs = module.perception(frames)
+        terms = perception_loss(outputs, torch.from_numpy(data.centre[index]).to(device),
+                                torch.from_numpy(data.size[index]).to(device),
+                                torch.from_numpy(data.present[index]).to(device),
+                                self.slot_weights, self.focal_gamma)
+        return terms
+
+    @override(PPOTorchLearner)
+    def compute_loss_for_module(
+        self, *, module_id: ModuleID, config: PPOConfig, batch: dict[str, Any], fwd_out: dict[str, TensorType]
+    ) -> TensorType:
+        total = super().compute_loss_for_module(module_id=module_id, config=config, batch=batch, fwd_out=fwd_out)
+        module = self.module[module_id].unwrapped()
+        neural, eql = fwd_out[NEURAL_OUT], fwd_out[EQL_OUT]
+        if module.discrete:
+            target = neural.detach().argmax(dim=-1)
+            distillation = _masked_mean(F.cross_entropy(eql, target, reduction="none"), batch)
+            agreement = _masked_mean((eql.detach().argmax(dim=-1) == target).float(), batch)
+            self.metrics.log_value((module_id, EQL_AGREEMENT), agreement, window=1)
+        else:
+            distillation = _masked_mean(((eql - neural.detach()) ** 2).mean(dim=-1), batch)
+        reg_weight = self.current_reg_weight()
+        reg = module.eql.regularization()
+        total = total + self.distillation_weight * distillation + reg_weight * reg
+        self.metrics.log_value((module_id, DISTILLATION_LOSS), distillation, window=1)
+        self.metrics.log_value((module_id, EQL_REG), reg, window=1)
+        self.metrics.log_value((module_id, REG_WEIGHT), reg_weight, window=1)
+        if self.labels is not None:
+            terms = self._perception_term(module)
+            total = total + self.cnn_weight * terms["loss"]
+            self.metrics.log_value((module_id, CNN_LOSS), terms["loss"], window=1)
+            self.metrics.log_value((module_id, CNN_COORDINATE_LOSS), terms["coordinates"], window=1)
+        return total
+
+    @override(PPOTorchLearner)
+    def after_gradient_based_update(self, *, timesteps: dict[str, Any]) -> None:
+        super().after_gradient_based_update(timesteps=timesteps)
+        self.env_steps = int(timesteps.get(NUM_ENV_STEPS_SAMPLED_LIFETIME, 0))

@@ -1,0 +1,162 @@
+"""INSIGHT as an RLlib TorchRLModule: a shared perception CNN, a neural actor and critic, and an EQL actor.
+
+The CNN (`nsrl_ray.perception.PerceptionCNN`) reads the 4-frame stack; its embedding feeds the
+neural actor and the critic, its predicted object coordinates (the named vector
+`<slot>_{x,y,present}_t<k>`, the same names as the object-centric envs) feed the EQL actor,
+whose logits are scaled by an inverse temperature. `use_eql_actor` picks which actor acts.
+Continuous action spaces: both actors output the Gaussian mean (one log-std vector is shared).
+
+Train forward passes also return the neural and EQL outputs and the perception heads, so the
+INSIGHT learner (`nsrl_ray.learners.insight_ppo`) can add distillation, L1/2 and perception
+losses. EQL pruning masks are registered buffers: checkpoints and EnvRunners carry them.
+
+`model_config` keys: ``slot_names`` (required), ``n_frames`` (4), ``channels`` ((32, 64, 64)),
+``hidden`` (2048), ``coordinate_head`` ('dense'), ``input_norm`` ('instance'), ``head_hidden`` (512),
+``eql_units`` (INSIGHT's), ``eql_copies`` (8), ``eql_layers`` (1), ``eql_inverse_temperature`` (10),
+``eql_presence_inputs`` (False: the EQL reads the coordinates only, as INSIGHT's),
+``use_eql_actor`` (False), ``log_std`` (continuous: initial value, -0.5).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from ray.rllib.core.columns import Columns
+from ray.rllib.core.rl_module.apis.value_function_api import ValueFunctionAPI
+from ray.rllib.core.rl_module.rl_module import RLModule
+from ray.rllib.core.rl_module.torch.torch_rl_module import TorchRLModule
+from ray.rllib.utils.annotations import override
+from torch import nn
+
+from nsrl_ray.perception.model import PerceptionCNN
+from nsrl_ray.symbolic.eql import DEFAULT_UNITS, EQL
+
+__all__ = [
+    "EQL_OUT",
+    "NEURAL_OUT",
+    "PERCEPTION_CENTRE",
+    "PERCEPTION_EXISTENCE",
+    "PERCEPTION_SIZE",
+    "InsightTorchRLModule",
+    "perception_kwargs",
+]
+
+#: Extra forward-train columns read by the INSIGHT learner.
+NEURAL_OUT = "insight_neural_out"
+EQL_OUT = "insight_eql_out"
+PERCEPTION_EXISTENCE = "insight_existence_logits"
+PERCEPTION_CENTRE = "insight_centre"
+PERCEPTION_SIZE = "insight_size"
+
+
+def perception_kwargs(model_config: dict[str, Any]) -> dict[str, Any]:
+    """The PerceptionCNN keyword arguments a `model_config` asks for (INSIGHT's sizes by default)."""
+    return {
+        "n_frames": int(model_config.get("n_frames", 4)),
+        "channels": tuple(int(c) for c in model_config.get("channels", (32, 64, 64))),
+        "hidden": int(model_config.get("hidden", 2048)),
+        "coordinate_head": str(model_config.get("coordinate_head", "dense")),
+        "input_norm": str(model_config.get("input_norm", "instance")),
+    }
+
+
+class InsightTorchRLModule(TorchRLModule, ValueFunctionAPI):
+    """Perception CNN -> (neural actor, critic) on the embedding, EQL actor on the predicted coordinates."""
+
+    @override(TorchRLModule)
+    def setup(self) -> None:
+        config = self.model_config
+        slot_names = tuple(config.get("slot_names") or ())
+        if not slot_names:
+            raise ValueError("InsightTorchRLModule: model_config['slot_names'] is missing; pass the game's object "
+                             "slots, e.g. nsrl_ray.envs.atari.slot_names(get_game('Pong')).")
+        shape = tuple(getattr(self.observation_space, "shape", ()) or ())
+        if len(shape) != 3 or shape[1:] != (84, 84):
+            raise ValueError(f"InsightTorchRLModule: observations of shape {shape}; expected (4, 84, 84) frame stacks "
+                             "(a `<Game>Pixels-v0` env).")
+        self.discrete = hasattr(self.action_space, "n")
+        n_out = int(self.action_space.n) if self.discrete else int(self.action_space.shape[0])
+        self.perception = PerceptionCNN(slot_names, in_frames=int(shape[0]), **perception_kwargs(config))
+        hidden, head = self.perception.hidden_size, int(config.get("head_hidden", 512))
+        self.pi = nn.Sequential(nn.Linear(hidden, head), nn.ReLU(), nn.Linear(head, n_out))
+        self.vf = nn.Sequential(nn.Linear(hidden, head), nn.ReLU(), nn.Linear(head, 1))
+        # INSIGHT's EQL reads coordinates only (zeroed when an object is absent); presence flags are optional.
+        presence = bool(config.get("eql_presence_inputs", False))
+        inputs = [i for i, name in enumerate(self.perception.feature_names) if presence or "_present_t" not in name]
+        self.register_buffer("eql_inputs", torch.tensor(inputs, dtype=torch.long), persistent=False)
+        self.eql = EQL(
+            len(inputs), n_out,
+            units=tuple(config.get("eql_units", DEFAULT_UNITS)), copies=int(config.get("eql_copies", 8)),
+            layers=int(config.get("eql_layers", 1)),
+            variable_names=tuple(self.perception.feature_names[i] for i in inputs),
+        )
+        # Persistent so an EnvRunner or a restored checkpoint acts with the same actor and scale.
+        self.register_buffer("use_eql_actor", torch.tensor(bool(config.get("use_eql_actor", False))))
+        self.register_buffer("eql_inverse_temperature", torch.tensor(float(config.get("eql_inverse_temperature", 10.0))))
+        if not self.discrete:
+            self.log_std = nn.Parameter(torch.full((n_out,), float(config.get("log_std", -0.5))))
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        """Names of the perceived feature vector (`ball_x_t0`, `ball_y_t0`, `ball_present_t0`, ...): a policy card's variables."""
+        return self.perception.feature_names
+
+    def eql_on_features(self, features: torch.Tensor) -> torch.Tensor:
+        """The EQL's raw outputs (before the inverse temperature) for full perceived feature vectors."""
+        return self.eql(features.index_select(-1, self.eql_inputs))
+
+    def _heads(self, obs: torch.Tensor) -> dict[str, torch.Tensor]:
+        perceived = self.perception(obs)
+        features = PerceptionCNN.to_features(perceived, hard=True)  # gradients reach the CNN through the centres
+        neural = self.pi(perceived["embedding"])
+        eql = self.eql_on_features(features)
+        if self.discrete:
+            eql = eql * self.eql_inverse_temperature
+        return {"perceived": perceived, "features": features, "neural": neural, "eql": eql}
+
+    def _dist_inputs(self, acting: torch.Tensor) -> torch.Tensor:
+        if self.discrete:
+            return acting
+        return torch.cat([acting, self.log_std.expand_as(acting)], dim=-1)
+
+    def _outputs(self, batch: dict[str, Any], train: bool) -> dict[str, Any]:
+        heads = self._heads(batch[Columns.OBS])
+        acting = heads["eql"] if bool(self.use_eql_actor) else heads["neural"]
+        out: dict[str, Any] = {Columns.ACTION_DIST_INPUTS: self._dist_inputs(acting)}
+        if train:
+            perceived = heads["perceived"]
+            out.update({
+                Columns.EMBEDDINGS: perceived["embedding"],
+                NEURAL_OUT: heads["neural"],
+                EQL_OUT: heads["eql"],
+                PERCEPTION_EXISTENCE: perceived["existence_logits"],
+                PERCEPTION_CENTRE: perceived["centre"],
+                PERCEPTION_SIZE: perceived["size"],
+            })
+        return out
+
+    @override(RLModule)
+    def _forward_inference(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        return self._outputs(batch, train=False)
+
+    @override(RLModule)
+    def _forward_exploration(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        return self._outputs(batch, train=False)
+
+    @override(RLModule)
+    def _forward_train(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        return self._outputs(batch, train=True)
+
+    @override(ValueFunctionAPI)
+    def compute_values(self, batch: dict[str, Any], embeddings: Any = None) -> torch.Tensor:
+        if embeddings is None:
+            embeddings = self.perception.embed(batch[Columns.OBS])
+        return self.vf(embeddings).squeeze(-1)
+
+    @torch.no_grad()
+    def actor_outputs(self, obs: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Both actors' outputs (neural, eql: logits or means) and the perceived features, for evaluation."""
+        heads = self._heads(torch.as_tensor(obs))
+        return {"neural": heads["neural"], "eql": heads["eql"], "features": heads["features"],
+                "centre": heads["perceived"]["centre"], "existence_logits": heads["perceived"]["existence_logits"]}

@@ -1,0 +1,118 @@
+"""RLlib wiring for INSIGHT: the PPO config with its module and learner, loading the pre-trained CNN into it,
+and building a plain module from the learner's weights (for evaluation, videos and formula export)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import gymnasium
+import numpy as np
+import torch
+from ray.rllib.algorithms.ppo import PPOConfig
+from ray.rllib.core import DEFAULT_MODULE_ID
+from ray.rllib.core.rl_module.rl_module import RLModuleSpec
+
+from nsrl_ray.learners.insight_ppo import InsightPPOTorchLearner
+from nsrl_ray.perception.model import PerceptionCNN
+from nsrl_ray.rl_modules.insight import InsightTorchRLModule, perception_kwargs
+
+__all__ = [
+    "build_module",
+    "insight_model_config",
+    "insight_ppo_config",
+    "learner_module",
+    "load_perception",
+    "load_perception_into",
+    "save_perception",
+]
+
+
+def save_perception(model: PerceptionCNN, options: dict[str, Any], path: str | Path) -> Path:
+    """The CNN's weights with what rebuilds it (slot names, sizes), as one torch file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save({"slot_names": list(model.slot_names), "options": dict(options), "state_dict": model.state_dict()}, tmp)
+    tmp.replace(path)
+    return path
+
+
+def load_perception(path: str | Path) -> tuple[PerceptionCNN, dict[str, Any]]:
+    """(model in eval mode, options) from a file `save_perception` wrote."""
+    saved = torch.load(Path(path), map_location="cpu", weights_only=True)
+    options = dict(saved["options"])
+    model = PerceptionCNN(tuple(saved["slot_names"]), **perception_kwargs(options))
+    model.load_state_dict(saved["state_dict"])
+    model.eval()
+    return model, options
+
+
+def insight_model_config(slot_names: tuple[str, ...], perception_options: dict[str, Any], settings: Any) -> dict[str, Any]:
+    """The module's `model_config` (plain data, so it travels to every EnvRunner)."""
+    return {
+        "slot_names": list(slot_names),
+        **{k: (list(v) if isinstance(v, tuple) else v) for k, v in perception_options.items()},
+        "head_hidden": int(settings.head_hidden),
+        "eql_units": list(settings.eql_units),
+        "eql_copies": int(settings.eql_copies),
+        "eql_layers": int(settings.eql_layers),
+        "eql_inverse_temperature": float(settings.eql_inverse_temperature),
+        "use_eql_actor": bool(settings.use_eql_actor),
+        "eql_presence_inputs": bool(getattr(settings, "eql_presence_inputs", False)),
+    }
+
+
+def insight_ppo_config(
+    rllib_env: str, settings: Any, model_config: dict[str, Any], learner_config: dict[str, Any], seed: int,
+    cpus_per_actor: float = 1.0, gpus_per_learner: float = 0.0,
+) -> PPOConfig:
+    """INSIGHT's PPO: the module, the learner and the settings of an `InsightSettings`."""
+    total_steps = settings.max_iterations * settings.train_batch_size
+    lr: Any = [[0, settings.lr], [total_steps, 0.0]] if settings.lr_anneal else settings.lr
+    return (
+        PPOConfig()
+        .environment(rllib_env)
+        .env_runners(num_env_runners=settings.num_env_runners, num_cpus_per_env_runner=cpus_per_actor,
+                     num_envs_per_env_runner=settings.num_envs_per_env_runner)
+        .learners(num_learners=0, num_gpus_per_learner=gpus_per_learner,  # the learner is the trial process
+                  learner_class=InsightPPOTorchLearner, learner_config_dict=learner_config)
+        .training(
+            lr=lr, gamma=settings.gamma, lambda_=settings.gae_lambda, clip_param=settings.clip_param,
+            entropy_coeff=settings.entropy_coeff, vf_loss_coeff=settings.vf_loss_coeff,
+            vf_clip_param=settings.vf_clip_param, grad_clip=settings.grad_clip,
+            train_batch_size_per_learner=settings.train_batch_size, minibatch_size=settings.minibatch_size,
+            num_epochs=settings.num_epochs,
+        )
+        .rl_module(rl_module_spec=RLModuleSpec(module_class=InsightTorchRLModule, model_config=model_config))
+        .debugging(seed=seed, log_level="ERROR")
+    )
+
+
+def load_perception_into(algo: Any, state_dict: dict[str, torch.Tensor]) -> None:
+    """Put pre-trained CNN weights into the learner's module and send them to every EnvRunner."""
+
+    def load(learner: Any) -> None:
+        learner.module[DEFAULT_MODULE_ID].unwrapped().perception.load_state_dict(state_dict)
+
+    algo.learner_group.foreach_learner(load)
+    algo.env_runner_group.sync_weights(from_worker_or_learner_group=algo.learner_group, inference_only=True)
+
+
+def build_module(observation_space: gymnasium.Space, action_space: gymnasium.Space,
+                 model_config: dict[str, Any]) -> InsightTorchRLModule:
+    """A stand-alone module (eval mode) with fresh weights."""
+    module = RLModuleSpec(module_class=InsightTorchRLModule, observation_space=observation_space,
+                          action_space=action_space, model_config=model_config).build()
+    module.eval()
+    return module
+
+
+def learner_module(algo: Any, model_config: dict[str, Any], observation_space: gymnasium.Space,
+                   action_space: gymnasium.Space) -> InsightTorchRLModule:
+    """A copy of the module with the learner's current weights (whatever the EnvRunners hold)."""
+    module = build_module(observation_space, action_space, model_config)
+    weights = algo.learner_group.get_weights([DEFAULT_MODULE_ID])[DEFAULT_MODULE_ID]
+    module.set_state({k: v if torch.is_tensor(v) else torch.as_tensor(np.asarray(v)) for k, v in weights.items()})
+    module.eval()
+    return module

@@ -1,0 +1,224 @@
+"""Benchmark for INSIGHT on Atari: table 1 (`--table 1`) trains Pong here, table 2 (default) is throughput.
+
+    python scripts/bench_insight.py             # 20 000 env steps each, 50 CNN batches
+    python scripts/bench_insight.py --smoke     # tiny budgets (a few seconds)
+    python scripts/bench_insight.py --table 1 [--budget smoke|small|2h]   # table 1: INSIGHT trained on Pong here
+
+Environment steps/s of our object-centric Pong (OCAtari RAM objects -> named slot vector,
+frame skip 4) and of raw ale-py Pong (`ALE/Pong-v5`, frame skip 4, RGB observations), in one
+run and interleaved so that machine load hits both alike; the ratio is what counts. Then the
+perception CNN's frames/s (inference, batch 32, 4x84x84 stacks) at INSIGHT's size and at the
+small size the unit tests train. Single-threaded torch; random actions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+import numpy as np  # noqa: E402
+
+
+def _steps_per_second(env, steps: int, seed: int) -> tuple[float, int]:
+    rng = np.random.default_rng(seed)
+    n_actions = int(env.action_space.n)
+    actions = rng.integers(n_actions, size=steps)
+    env.reset(seed=seed)
+    start = time.perf_counter()
+    for a in actions:
+        _, _, terminated, truncated, _ = env.step(int(a))
+        if terminated or truncated:
+            env.reset()
+    return steps / (time.perf_counter() - start), steps
+
+
+def env_throughput(steps: int, rounds: int) -> dict[str, float]:
+    import ale_py
+    import gymnasium
+
+    from nsrl_ray.envs.atari import make_object_env, make_pixel_env
+
+    gymnasium.register_envs(ale_py)
+    envs = {
+        "raw ale-py Pong (ALE/Pong-v5, RGB)": gymnasium.make("ALE/Pong-v5", frameskip=4, repeat_action_probability=0.0),
+        "object-centric Pong (PongObjects-v0)": make_object_env("Pong", training=False),
+        "pixel Pong (PongPixels-v0, 4x84x84)": make_pixel_env("Pong", training=False),
+    }
+    totals = {name: [0.0, 0] for name in envs}
+    for r in range(rounds):  # interleaved rounds: load spikes hit every env alike
+        for name, env in envs.items():
+            rate, n = _steps_per_second(env, steps // rounds, seed=r)
+            totals[name][0] += n / rate
+            totals[name][1] += n
+    for env in envs.values():
+        env.close()
+    return {name: n / seconds for name, (seconds, n) in totals.items()}
+
+
+def cnn_throughput(batches: int) -> dict[str, float]:
+    import torch
+
+    from nsrl_ray.perception import PerceptionCNN
+
+    torch.set_num_threads(1)
+    out = {}
+    frames = torch.randint(0, 256, (32, 4, 84, 84), dtype=torch.uint8)
+    for label, options in (("INSIGHT size (32-64-64, 2048)", {}),
+                           ("small (8-16-16, 128)", {"channels": (8, 16, 16), "hidden": 128})):
+        model = PerceptionCNN(("player", "ball", "enemy"), **options).eval()
+        with torch.no_grad():
+            model(frames)  # warm-up
+            start = time.perf_counter()
+            for _ in range(batches):
+                model.features(frames)
+        out[label] = batches * len(frames) / (time.perf_counter() - start)
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# Table 1: INSIGHT on Pong, trained on this machine (teacher -> frames -> perceive -> EQL with neural
+# guidance), from tune_configs/insight_pong.yaml with a budget preset.
+
+#: Budget presets of table 1 (`--budget`): overrides of tune_configs/insight_pong.yaml.
+#: smoke = the file's --smoke budget (a wiring check); small = ~15 min on 2 busy cores;
+#: 2h = sized to fit about 2 hours on 2 cores (not a converged run: INSIGHT trains 10M steps).
+BUDGETS: dict[str, tuple[bool, list[str]]] = {
+    "smoke": (True, ["stages.symbolic.eval_episodes=2", "stages.evaluate.episodes=2"]),
+    "small": (False, [
+        "stages.teacher.max_iterations=3", "stages.teacher.train_batch_size=512", "stages.teacher.minibatch_size=128",
+        "stages.teacher.num_epochs=2", "stages.teacher.num_env_runners=1",
+        "stages.perceive.frames=3000", "stages.perceive.shard_steps=1000", "stages.perceive.num_actors=1",
+        "stages.perceive.train_steps=400", "stages.perceive.channels=[16, 32, 32]", "stages.perceive.hidden=256",
+        "stages.perceive.coordinate_head=spatial_softmax",
+        "stages.symbolic.max_iterations=10", "stages.symbolic.train_batch_size=512",
+        "stages.symbolic.minibatch_size=128", "stages.symbolic.num_epochs=2", "stages.symbolic.num_env_runners=1",
+        "stages.symbolic.head_hidden=128", "stages.symbolic.cnn_batch_size=16", "stages.symbolic.eql_eval_every=5",
+        "stages.symbolic.eval_episodes=10", "stages.symbolic.eval_max_steps=3000", "stages.symbolic.video_steps=200",
+        "stages.evaluate.episodes=10",
+    ]),
+    "2h": (False, [
+        "stages.teacher.max_iterations=20", "stages.teacher.num_env_runners=1",
+        "stages.perceive.frames=20000", "stages.perceive.num_actors=1", "stages.perceive.train_steps=4000",
+        "stages.perceive.channels=[16, 32, 32]", "stages.perceive.hidden=512",
+        "stages.perceive.coordinate_head=spatial_softmax",
+        "stages.symbolic.max_iterations=250", "stages.symbolic.num_env_runners=1", "stages.symbolic.head_hidden=256",
+        "stages.symbolic.eql_eval_every=25", "stages.symbolic.eval_episodes=10", "stages.symbolic.video_steps=500",
+        "stages.evaluate.episodes=10",
+    ]),
+}
+
+
+def random_play(episodes: int, max_steps: int, seed: int = 0) -> float:
+    """Mean raw return of uniformly random actions on the evaluation env (no episodic life)."""
+    from nsrl_ray.envs.atari.pixel import make_pixel_env
+
+    env = make_pixel_env("Pong", training=False)
+    rng = np.random.default_rng(seed)
+    returns = []
+    try:
+        for episode in range(episodes):
+            env.reset(seed=seed + episode)
+            total = 0.0
+            for _ in range(max_steps):
+                _, reward, terminated, truncated, _ = env.step(int(rng.integers(env.action_space.n)))
+                total += float(reward)
+                if terminated or truncated:
+                    break
+            returns.append(total)
+    finally:
+        env.close()
+    return float(np.mean(returns))
+
+
+def insight_table(budget: str, storage: Path) -> dict[str, float]:
+    """Train Pong with the budget preset; return table 1's row (neural / EQL actor returns, random, MAE, steps, time)."""
+    import json
+
+    from nsrl_ray.config.experiment_file import load_experiment
+    from nsrl_ray.pipeline.runner import run_experiment
+
+    smoke, overrides = BUDGETS[budget]
+    config = load_experiment(REPO_ROOT / "tune_configs" / "insight_pong.yaml", overrides, smoke=smoke)
+    config = config.replace(storage_path=str(storage), name=f"bench_insight_{budget}")
+    started = time.perf_counter()
+    summary = run_experiment(config)
+    wall = time.perf_counter() - started
+    [trial] = summary.trials
+    if trial.error:
+        raise RuntimeError(f"the INSIGHT run failed: {trial.error}")
+    results = json.loads((trial.artifacts / "stage_results.json").read_text())
+    symbolic, perceive = results["symbolic"], results["perceive"]
+    card = json.loads((trial.artifacts / "policy.json").read_text())
+    return {
+        "neural": symbolic["neural_return_mean"], "eql": symbolic["eql_return_mean"],
+        "episodes": symbolic["eval_episodes"], "formula": results["evaluate"]["return_mean"],
+        "random": random_play(symbolic["eval_episodes"], config.stages.symbolic.eval_max_steps),
+        "mae_pretrained": perceive["mae"], "mae_final": symbolic["perception_mae"],
+        "mae_formula_objects": symbolic.get("perception_mae_formula_objects", float("nan")),
+        "insight_steps": symbolic["env_steps"], "teacher_steps": int(trial.metrics.get("teacher/env_steps", 0)),
+        "frames": perceive["samples"], "wall_s": wall, "formulas": {a["name"]: a.get("display", a["formula"]) for a in card["actions"]},
+        "times": {name: r["wall_s"] for name, r in results.items()},
+    }
+
+
+def print_insight_table(budget: str, row: dict[str, float]) -> None:
+    print(f"## INSIGHT on Pong, trained here (budget `{budget}`, {os.cpu_count()} CPUs)\n")
+    print("| neural actor | EQL actor | EQL formulas (evaluate stage) | random play | coordinate MAE: pre-trained / final / formula objects "
+          "| env steps: teacher + INSIGHT PPO (+ labelled frames) | wall time |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+    print(f"| {row['neural']:.1f} | {row['eql']:.1f} | {row['formula']:.1f} | {row['random']:.1f} "
+          f"| {row['mae_pretrained']:.4f} / {row['mae_final']:.4f} / {row['mae_formula_objects']:.4f} "
+          f"| {row['teacher_steps']:,} + {row['insight_steps']:,} (+ {row['frames']:,}) | {row['wall_s'] / 60:.1f} min |")
+    print(f"\nreturns: mean of {row['episodes']} greedy episodes (the EQL actor and the neural actor on the same seeds); "
+          "MAE in normalised screen units on the held-out frames. INSIGHT's figures: random -20.3, neural 20.7, EQL 20.8, "
+          "MAE x100 1.4.")
+    print("stage wall time: " + ", ".join(f"{k} {v:.0f}s" for k, v in row["times"].items()))
+    print("\nformulas (one logit per action):")
+    for name, formula in row["formulas"].items():
+        print(f"    {name} = {formula}")
+    print()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--steps", type=int, default=20_000, help="env steps per environment")
+    parser.add_argument("--batches", type=int, default=50, help="CNN batches of 32 stacks")
+    parser.add_argument("--smoke", action="store_true", help="tiny budgets, to check the wiring")
+    parser.add_argument("--table", choices=("1", "2", "all"), default="2",
+                        help="1: INSIGHT trained on Pong here (returns, MAE, steps, time); 2: throughput (default); all: both")
+    parser.add_argument("--budget", choices=tuple(BUDGETS), default=None,
+                        help="table 1's training budget (default: smoke with --smoke, else 2h)")
+    parser.add_argument("--storage", type=Path, default=REPO_ROOT / "nsrl_results", help="table 1's run folder")
+    args = parser.parse_args(argv)
+    if args.table in ("1", "all"):
+        budget = args.budget or ("smoke" if args.smoke else "2h")
+        print_insight_table(budget, insight_table(budget, args.storage))
+        if args.table == "1":
+            return 0
+    steps, batches, rounds = (400, 2, 2) if args.smoke else (args.steps, args.batches, 4)
+    warnings.filterwarnings("ignore", category=RuntimeWarning)
+
+    envs = env_throughput(steps, rounds)
+    raw = next(v for k, v in envs.items() if k.startswith("raw"))
+    print(f"## Throughput ({steps} random-action env steps each, {os.cpu_count()} CPUs, OMP_NUM_THREADS=1)\n")
+    print("| what | steps/s | relative to raw ale-py |")
+    print("|---|---:|---:|")
+    for name, rate in envs.items():
+        print(f"| {name} | {rate:,.0f} | {rate / raw:.2f} |")
+    for name, rate in cnn_throughput(batches).items():
+        print(f"| perception CNN, {name}: frames/s (batch 32, inference) | {rate:,.0f} | |")
+    obj = next(v for k, v in envs.items() if k.startswith("object"))
+    print(f"\nobject-centric / raw ale-py Pong = {obj / raw:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,39 @@
+"""The Pong INSIGHT experiment end to end from its YAML at the smoke budget: teacher -> frame dataset -> perceive
+-> EQL with neural guidance -> evaluate -> report, ending with one formula per action in object names."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from nsrl_ray.envs.atari import get_game
+from nsrl_ray.envs.atari.games import slot_names
+
+pytestmark = [pytest.mark.ray, pytest.mark.slow]  # ~4 minutes on 2 busy cores
+
+
+def test_pong_smoke_runs_end_to_end_and_writes_formulas_in_object_names(nsrl, tmp_path) -> None:
+    result = nsrl("run", "tune_configs/insight_pong.yaml", "--smoke", "--storage-path", str(tmp_path), timeout=1200)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    [artifacts] = list(tmp_path.glob("insight_pong/seed_0_*/artifacts"))
+    card = json.loads((artifacts / "policy.json").read_text())
+    game = get_game("Pong")
+    assert [a["name"] for a in card["actions"]] == list(game.action_names)  # one formula per action
+    object_name = re.compile(rf"^({'|'.join(slot_names(game))})_(x|y|present)_t[0-3]$")
+    assert card["variables"] and all(object_name.match(v) for v in card["variables"])
+    used = set(re.findall(r"[a-z_]+_t\d", " ".join(a["formula"] for a in card["actions"])))
+    assert used and all(object_name.match(v) for v in used), used
+    assert card["learner"] == "insight" and (artifacts / card["provenance"]["perception"]).is_file()
+    results = json.loads((artifacts / "stage_results.json").read_text())
+    assert list(results) == ["teacher", "perceive", "symbolic", "evaluate", "report"]
+    for key in ("mae", "precision", "recall", "f1", "baseline_mae"):
+        assert key in results["perceive"], key
+    for key in ("neural_return_mean", "eql_return_mean", "perception_mae", "perception_mae_formula_objects"):
+        assert key in results["symbolic"], key
+    assert results["evaluate"]["episodes"] == 2
+    for video in ("insight_objects_before.gif", "insight_objects_after.gif"):
+        assert (artifacts / video).stat().st_size > 1000, video
+    assert list((artifacts / "tensorboard").glob("events.out.tfevents.*"))
+    assert "left_fire = " in result.stdout and "ball_" in result.stdout  # the formulas are printed

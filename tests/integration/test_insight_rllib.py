@@ -1,0 +1,117 @@
+"""INSIGHT inside RLlib PPO: the learner adds distillation, L1/2 and perception losses, the CNN and the EQL
+actor both learn, pre-trained CNN weights reach the EnvRunners, checkpoints restore the EQL masks."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+ray = pytest.importorskip("ray")
+
+from ray.rllib.core.rl_module.rl_module import RLModule  # noqa: E402
+from ray.rllib.utils.metrics import LEARNER_RESULTS  # noqa: E402
+
+from nsrl_ray.config.schema import InsightSettings  # noqa: E402
+from nsrl_ray.learners.insight_ppo import CNN_LOSS, DISTILLATION_LOSS, EQL_REG, REG_WEIGHT  # noqa: E402
+from nsrl_ray.perception.dataset import record_frames, write_shard  # noqa: E402
+from nsrl_ray.perception.model import PerceptionCNN  # noqa: E402
+from nsrl_ray.rl_modules.ife_algos import rllib_pixel_env  # noqa: E402
+from nsrl_ray.rl_modules.insight import InsightTorchRLModule  # noqa: E402
+from nsrl_ray.rl_modules.insight_algo import (  # noqa: E402
+    insight_model_config,
+    insight_ppo_config,
+    learner_module,
+    load_perception_into,
+)
+
+pytestmark = pytest.mark.ray
+torch.set_num_threads(1)
+SLOTS = ("player", "ball", "enemy")
+OPTIONS = {"channels": [4, 8, 8], "hidden": 32}
+
+
+@pytest.fixture(scope="module")
+def ray_session():
+    started = not ray.is_initialized()
+    if started:
+        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
+                 runtime_env={"env_vars": {"OMP_NUM_THREADS": "1"}})
+    yield
+    if started:
+        ray.shutdown()
+
+
+def test_insight_ppo_trains_all_parts_and_checkpoints_keep_the_eql_masks(ray_session, tmp_path):
+    write_shard(record_frames("Pong", 40, seed=0), tmp_path / "frames" / "shard_00000.npz")
+    settings = dataclasses.replace(InsightSettings(), max_iterations=2, train_batch_size=64, minibatch_size=32,
+                                   num_epochs=1, num_env_runners=0, head_hidden=16, eql_copies=2, reg_weight=1e-2,
+                                   reg_ramp_fraction=0.5)
+    model_config = insight_model_config(SLOTS, OPTIONS, settings)
+    learner_config = {"perception_dataset": str(tmp_path / "frames"), "cnn_batch_size": 4, "reg_weight": 1e-2,
+                      "reg_ramp_steps": 64, "distillation_loss_weight": 1.0, "cnn_loss_weight": 2.0}
+    algo = insight_ppo_config(rllib_pixel_env("PongPixels-v0"), settings, model_config, learner_config, seed=0).build_algo()
+    try:
+        torch.manual_seed(3)
+        pretrained = PerceptionCNN(SLOTS, channels=(4, 8, 8), hidden=32).state_dict()
+        load_perception_into(algo, pretrained)
+        runner_module = algo.get_module()  # the EnvRunner's copy got the pre-trained CNN too
+        assert isinstance(runner_module, InsightTorchRLModule)
+        for name, value in pretrained.items():
+            assert torch.equal(runner_module.perception.state_dict()[name], value), name
+        obs_space, act_space = runner_module.observation_space, runner_module.action_space
+        before = {k: v.clone() for k, v in learner_module(algo, model_config, obs_space, act_space).state_dict().items()}
+        results = [algo.train() for _ in range(2)]
+        learner = results[-1][LEARNER_RESULTS]["default_policy"]
+        for key in (DISTILLATION_LOSS, EQL_REG, CNN_LOSS, "policy_loss", "vf_loss"):
+            assert np.isfinite(learner[key]), key
+        assert 0.0 < learner[REG_WEIGHT] <= 1e-2  # ramping up with the sampled steps
+        after = learner_module(algo, model_config, obs_space, act_space)
+        for name in ("perception.encoder.0.weight", "eql.blocks.0.linear.weight", "pi.0.weight"):
+            assert not torch.equal(before[name], after.state_dict()[name]), f"{name} did not learn"
+        after.eql.prune(0.05)
+        after.save_to_path(str(tmp_path / "module"))
+    finally:
+        algo.stop()
+    restored = RLModule.from_checkpoint(str(tmp_path / "module"))
+    assert torch.equal(restored.eql.output.weight_mask, after.eql.output.weight_mask)
+    assert float(restored.eql.output.weight_mask.mean()) < 1.0
+
+
+class _NoiseFrames(__import__("gymnasium").Env):
+    """Random frame stacks, a 2-D continuous action, reward -|action|: just enough for one PPO update."""
+
+    def __init__(self, config=None) -> None:
+        import gymnasium
+
+        self.observation_space = gymnasium.spaces.Box(0, 255, (4, 84, 84), np.uint8)
+        self.action_space = gymnasium.spaces.Box(-1.0, 1.0, (2,), np.float32)
+        self._t = 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self._t = 0
+        return self.observation_space.sample(), {}
+
+    def step(self, action):
+        self._t += 1
+        return self.observation_space.sample(), -float(np.abs(action).sum()), self._t >= 16, False, {}
+
+
+def test_continuous_actions_distil_the_means_by_mse(ray_session):
+    from ray.tune.registry import register_env
+
+    register_env("nsrl_test/noise_frames", lambda config: _NoiseFrames(config))
+    settings = dataclasses.replace(InsightSettings(), max_iterations=1, train_batch_size=32, minibatch_size=16,
+                                   num_epochs=1, num_env_runners=0, head_hidden=8, eql_copies=1)
+    model_config = insight_model_config(SLOTS, OPTIONS, settings)
+    config = insight_ppo_config("nsrl_test/noise_frames", settings, model_config, {"cnn_loss_weight": 0.0}, seed=0)
+    algo = config.build_algo()
+    try:
+        learner = algo.train()[LEARNER_RESULTS]["default_policy"]
+        assert np.isfinite(learner[DISTILLATION_LOSS]) and CNN_LOSS not in learner
+        assert not algo.get_module().discrete
+    finally:
+        algo.stop()

@@ -1,0 +1,117 @@
+"""INSIGHT's RLModule without Ray running: heads, which actor acts, state carrying the EQL masks, formula export."""
+
+from __future__ import annotations
+
+import gymnasium
+import numpy as np
+import pytest
+import torch
+from ray.rllib.core.columns import Columns
+
+from nsrl_ray.perception.model import PerceptionCNN
+from nsrl_ray.rl_modules.insight import EQL_OUT, NEURAL_OUT, PERCEPTION_CENTRE, InsightTorchRLModule
+from nsrl_ray.rl_modules.insight_algo import build_module, load_perception, save_perception
+from nsrl_ray.rl_modules.insight_rollout import PerceivedFormulaPolicy, draw_objects, export_formulas, prune_for_export
+from nsrl_ray.symbolic.expression import evaluate, variables_of
+
+torch.set_num_threads(1)
+FRAMES = gymnasium.spaces.Box(0, 255, (4, 84, 84), np.uint8)
+SLOTS = ("player", "ball", "enemy")
+TINY = {"slot_names": list(SLOTS), "channels": [4, 8, 8], "hidden": 32, "head_hidden": 16, "eql_copies": 2}
+
+
+def module(action_space=gymnasium.spaces.Discrete(6), **extra) -> InsightTorchRLModule:
+    torch.manual_seed(0)
+    return build_module(FRAMES, action_space, {**TINY, **extra})
+
+
+def frames(n: int = 5) -> torch.Tensor:
+    return torch.randint(0, 256, (n, 4, 84, 84), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+
+
+def test_train_pass_returns_both_actors_perception_and_values() -> None:
+    m = module()
+    out = m.forward_train({Columns.OBS: frames()})
+    assert out[Columns.ACTION_DIST_INPUTS].shape == (5, 6)
+    assert out[NEURAL_OUT].shape == out[EQL_OUT].shape == (5, 6)
+    assert out[PERCEPTION_CENTRE].shape == (5, 4, 3, 2)
+    assert torch.equal(out[Columns.ACTION_DIST_INPUTS], out[NEURAL_OUT])  # the neural actor acts by default
+    assert m.compute_values({Columns.OBS: frames()}).shape == (5,)
+    assert m.feature_names[:3] == ("player_x_t0", "player_y_t0", "player_present_t0")
+
+
+def test_use_eql_actor_acts_with_scaled_eql_logits() -> None:
+    m = module(use_eql_actor=True, eql_inverse_temperature=10.0)
+    out = m.forward_inference({Columns.OBS: frames()})
+    heads = m.actor_outputs(frames())
+    assert torch.allclose(out[Columns.ACTION_DIST_INPUTS], heads["eql"])
+    assert torch.allclose(heads["eql"], m.eql_on_features(heads["features"]) * 10.0, atol=1e-5)
+
+
+def test_continuous_variant_outputs_gaussian_inputs() -> None:
+    m = module(gymnasium.spaces.Box(-1.0, 1.0, (2,), np.float32))
+    out = m.forward_train({Columns.OBS: frames()})
+    assert out[Columns.ACTION_DIST_INPUTS].shape == (5, 4)  # means and log stds
+    assert out[EQL_OUT].shape == (5, 2)
+
+
+def test_state_carries_the_pruning_masks_and_the_acting_actor() -> None:
+    m = module(use_eql_actor=True)
+    m.eql.prune(0.2)
+    state = m.get_state()
+    assert "eql.output.weight_mask" in state and "use_eql_actor" in state
+    other = module(use_eql_actor=False)
+    other.set_state(state)
+    assert bool(other.use_eql_actor)
+    assert torch.equal(other.eql.output.weight_mask, m.eql.output.weight_mask)
+    obs = {Columns.OBS: frames()}
+    assert torch.allclose(other.forward_inference(obs)[Columns.ACTION_DIST_INPUTS], m.forward_inference(obs)[Columns.ACTION_DIST_INPUTS])
+
+
+def test_module_refuses_flat_observations() -> None:
+    with pytest.raises(ValueError, match="frame stacks"):
+        build_module(gymnasium.spaces.Box(0, 1, (12,), np.float32), gymnasium.spaces.Discrete(3), TINY)
+
+
+def test_exported_formulas_compute_what_the_pruned_eql_computes() -> None:
+    m = module()
+    pruned = prune_for_export(m.eql, 1e-2, max_weights=12)
+    for linear in pruned.linears():
+        assert int((linear.weight * linear.weight_mask != 0).sum()) <= 12
+    formulas = export_formulas(pruned, digits=8, scale=10.0)
+    assert len(formulas) == 6
+    names = pruned.variable_names  # coordinates only, as INSIGHT's EQL reads them
+    assert len(names) == 3 * 4 * 2 and not any("present" in n for n in names)
+    assert set().union(*(variables_of(f) for f in formulas)) <= set(names) < set(m.feature_names)
+    x = np.random.default_rng(0).uniform(0, 1, (64, len(names)))
+    expected = pruned(torch.as_tensor(x, dtype=torch.float32)).detach().numpy() * 10.0
+    got = np.stack([np.broadcast_to(evaluate(f, {n: x[:, i] for i, n in enumerate(names)}), (64,)) for f in formulas], 1)
+    assert np.allclose(got, expected, rtol=1e-3, atol=1e-3)
+
+
+def test_perceived_formula_policy_plays_formulas_on_frames(tmp_path) -> None:
+    from nsrl_ray.symbolic.formula_policy import FormulaPolicy
+
+    torch.manual_seed(0)
+    cnn = PerceptionCNN(SLOTS, channels=(4, 8, 8), hidden=32)
+    path = save_perception(cnn, {"channels": [4, 8, 8], "hidden": 32}, tmp_path / "p.pt")
+    loaded, options = load_perception(path)
+    assert options["hidden"] == 32
+    pruned = prune_for_export(module().eql, 1e-2, max_weights=8)
+    formulas = export_formulas(pruned, digits=8)
+    formula_policy = FormulaPolicy(cnn.feature_names, formulas, tuple(f"a{i}" for i in range(6)))
+    policy = PerceivedFormulaPolicy(formula_policy, path)
+    obs = frames(3).numpy()
+    features = cnn.features(torch.as_tensor(obs)).numpy()
+    assert np.array_equal(policy.act(obs.astype(np.float64)), formula_policy.act(features.astype(np.float64)))
+
+
+def test_draw_objects_marks_present_objects_only() -> None:
+    screen = np.zeros((210, 160, 3), np.uint8)
+    drawn = draw_objects(screen, np.array([[0.5, 0.5], [np.nan, np.nan], [0.1, 0.9]]), SLOTS)
+    assert drawn.shape == (420, 320, 3) and drawn.any()
+    assert not drawn[:, 200:].any() or drawn[150:270, 100:220].any()
+
+
+def test_presence_flags_can_be_eql_inputs() -> None:
+    assert len(module(eql_presence_inputs=True).eql.variable_names) == 3 * 4 * 3
