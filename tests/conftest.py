@@ -29,3 +29,17 @@ def run_nsrl(*args: str, cwd: Path | None = None, timeout: float = 600) -> subpr
 @pytest.fixture(scope="session")
 def nsrl():
     return run_nsrl
+
+
+@pytest.fixture(scope="module")
+def ray_session():
+    """A local Ray instance for one test module (or the one already running); workers import `tests.…` modules."""
+    import ray
+
+    started = not ray.is_initialized()
+    if started:
+        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
+                 runtime_env={"env_vars": {"PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}})
+    yield
+    if started:
+        ray.shutdown()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
 
@@ -34,19 +33,6 @@ class SlowSquaresFactory:
 
     def __call__(self) -> _SlowSquares:
         return _SlowSquares(self.delay)
-
-
-@pytest.fixture(scope="module")
-def ray_session():
-    started = not ray.is_initialized()
-    if started:
-        # The workers import this test module to unpickle the factory.
-        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
-                 runtime_env={"env_vars": {"PYTHONPATH": root, "OMP_NUM_THREADS": "1"}})
-    yield
-    if started:
-        ray.shutdown()
 
 
 def test_results_come_back_in_input_order_for_any_number_of_actors(ray_session) -> None:

@@ -26,18 +26,6 @@ PARAMS = GPParams(population_size=40, generations=4, tournament_size=3, elitism=
 SEEDS = [21, 22]
 
 
-@pytest.fixture(scope="module")
-def ray_session():
-    started = not ray.is_initialized()
-    if started:
-        # address="local": a fresh instance even when another Ray runs on this machine.
-        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
-                 runtime_env={"env_vars": {"OMP_NUM_THREADS": "1"}})
-    yield
-    if started:
-        ray.shutdown()
-
-
 def _outcome(result):
     history = [{k: v for k, v in row.items() if k != "search/evaluations_per_s"} for row in result.state.history]
     return [str(tree) for tree in result.best], result.best_fitness, result.evaluations, history

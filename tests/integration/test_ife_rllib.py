@@ -20,17 +20,6 @@ pytestmark = pytest.mark.ray
 torch.set_num_threads(1)
 
 
-@pytest.fixture(scope="module")
-def ray_session():
-    started = not ray.is_initialized()
-    if started:
-        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
-                 runtime_env={"env_vars": {"OMP_NUM_THREADS": "1"}})
-    yield
-    if started:
-        ray.shutdown()
-
-
 def test_ppo_trains_an_ife_module_and_episodes_keep_its_attention(ray_session, tmp_path):
     config = (
         PPOConfig()

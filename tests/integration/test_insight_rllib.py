@@ -33,17 +33,6 @@ SLOTS = ("player", "ball", "enemy")
 OPTIONS = {"channels": [4, 8, 8], "hidden": 32}
 
 
-@pytest.fixture(scope="module")
-def ray_session():
-    started = not ray.is_initialized()
-    if started:
-        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
-                 runtime_env={"env_vars": {"OMP_NUM_THREADS": "1"}})
-    yield
-    if started:
-        ray.shutdown()
-
-
 def test_insight_ppo_trains_all_parts_and_checkpoints_keep_the_eql_masks(ray_session, tmp_path):
     write_shard(record_frames("Pong", 40, seed=0), tmp_path / "frames" / "shard_00000.npz")
     settings = dataclasses.replace(InsightSettings(), max_iterations=2, train_batch_size=64, minibatch_size=32,

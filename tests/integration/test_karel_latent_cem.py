@@ -4,7 +4,6 @@ and `nsrl run` of a VAE file then a latent-CEM file that writes a program card."
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -21,18 +20,6 @@ from nsrl_ray.symbolic.karel.evaluation import KarelEvaluatorFactory  # noqa: E4
 from tests.conftest import run_nsrl  # noqa: E402
 
 pytestmark = pytest.mark.ray
-
-
-@pytest.fixture(scope="module")
-def ray_session():
-    started = not ray.is_initialized()
-    if started:
-        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
-                 runtime_env={"env_vars": {"PYTHONPATH": root, "OMP_NUM_THREADS": "1"}})
-    yield
-    if started:
-        ray.shutdown()
 
 
 def test_dataset_chunks_on_ray_equal_the_local_dataset(ray_session) -> None:

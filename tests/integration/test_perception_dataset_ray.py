@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 
 import numpy as np
 import pytest
@@ -13,18 +12,6 @@ from nsrl_ray.perception import load_frame_dataset  # noqa: E402
 from nsrl_ray.pipeline.frame_dataset import collect_frame_dataset  # noqa: E402
 
 pytestmark = [pytest.mark.ray, pytest.mark.filterwarnings("ignore::RuntimeWarning")]
-
-
-@pytest.fixture(scope="module")
-def ray_session():
-    started = not ray.is_initialized()
-    if started:
-        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
-                 runtime_env={"env_vars": {"PYTHONPATH": root, "OMP_NUM_THREADS": "1"}})
-    yield
-    if started:
-        ray.shutdown()
 
 
 def test_same_dataset_with_one_and_two_actors(ray_session, tmp_path) -> None:

@@ -21,17 +21,6 @@ pytestmark = pytest.mark.ray
 CARTPOLE = ("cart_position", "cart_velocity", "pole_angle", "pole_angular_velocity")
 
 
-@pytest.fixture(scope="module")
-def ray_session():
-    started = not ray.is_initialized()
-    if started:
-        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
-                 runtime_env={"env_vars": {"OMP_NUM_THREADS": "1"}})
-    yield
-    if started:
-        ray.shutdown()
-
-
 def test_supervision_pulls_the_constants_towards_the_teacher_and_anneals(ray_session, tmp_path):
     # The teacher: a (randomly initialised) default PPO module of CartPole, saved like the teacher stage saves one.
     env = gym.make("CartPole-v1")
