@@ -178,7 +178,8 @@ def read_policy_card(path: str | Path) -> PolicyCard:
     return card_from_dict(data, where=str(path))
 
 
-def _fmt(value: Any) -> str:
+def format_metric(value: Any) -> str:
+    """A metric as the markdown cards print it (floats to 4 significant digits)."""
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
@@ -201,7 +202,7 @@ def card_markdown(card: PolicyCard) -> str:
         lines += ["", "The policy takes the action whose formula is largest; softmax of the formulas gives probabilities."]
     if card.metrics:
         lines += ["", "## Metrics", "", "| metric | value |", "|---|---|"]
-        lines += [f"| {key} | {_fmt(value)} |" for key, value in card.metrics.items()]
+        lines += [f"| {key} | {format_metric(value)} |" for key, value in card.metrics.items()]
     summary = card.explanation.get("summary")
     if summary:
         lines += ["", "## Explanation", "", summary]

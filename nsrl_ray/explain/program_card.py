@@ -13,7 +13,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nsrl_ray.explain.policy_card import CARD_FORMAT, CARD_VERSION, PolicyCard, PolicyCardError, check_card_header, require_field
+from nsrl_ray.explain.policy_card import (
+    CARD_FORMAT,
+    CARD_VERSION,
+    PolicyCard,
+    PolicyCardError,
+    check_card_header,
+    format_metric,
+    require_field,
+)
 from nsrl_ray.symbolic.karel.policy import ProgramPolicy
 from nsrl_ray.symbolic.karel.program import Program, node_count, to_display, to_text, token_count
 from nsrl_ray.symbolic.karel.syntax import KarelSyntaxError, parse_program
@@ -107,10 +115,6 @@ def program_card_from_dict(data: Any, where: str = "policy card") -> ProgramCard
     )
 
 
-def _fmt(value: Any) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
-
-
 def program_card_markdown(card: ProgramCard) -> str:
     """The human-readable twin of a program card."""
     lines = [
@@ -132,7 +136,7 @@ def program_card_markdown(card: ProgramCard) -> str:
     ]
     if card.metrics:
         lines += ["", "## Metrics", "", "| metric | value |", "|---|---|"]
-        lines += [f"| {key} | {_fmt(value)} |" for key, value in card.metrics.items() if not isinstance(value, (list, dict))]
+        lines += [f"| {key} | {format_metric(value)} |" for key, value in card.metrics.items() if not isinstance(value, (list, dict))]
     summary = card.explanation.get("summary")
     if summary:
         lines += ["", "## Explanation", "", summary]
