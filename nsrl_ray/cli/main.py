@@ -129,6 +129,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write(f"nsrl {args.command}: interrupted; `nsrl run FILE --resume` continues from the last checkpoints.\n")
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # the reader left (`nsrl validate FILE | head`): not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes at exit
+        return EXIT_OK
 
 
 if __name__ == "__main__":
