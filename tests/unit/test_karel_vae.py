@@ -195,6 +195,22 @@ def test_save_and_load_round_trip(tmp_path) -> None:
     torch.save({"something": 1}, tmp_path / "other.pt")
     with pytest.raises(ValueError, match="not a program VAE"):
         load_vae(tmp_path / "other.pt")
+    (tmp_path / "corrupt.pt").write_bytes(path.read_bytes()[:200])
+    with pytest.raises(ValueError, match="not a readable program VAE"):
+        load_vae(tmp_path / "corrupt.pt")
+
+
+class _Payload:
+    """Unpickling this would run code; a model file must never be able to."""
+
+    def __reduce__(self):
+        return (print, ("pwned",))
+
+
+def test_a_model_file_that_carries_code_is_refused(tmp_path) -> None:
+    torch.save({"format": "x", "payload": _Payload()}, tmp_path / "evil.pt")
+    with pytest.raises(ValueError, match="not a readable program VAE"):
+        load_vae(tmp_path / "evil.pt")
 
 
 # ------------------------------------------------------------------------------------------ config

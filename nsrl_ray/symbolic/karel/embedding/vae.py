@@ -18,6 +18,7 @@ LEAPS's four losses (weights in `LossWeights`):
 from __future__ import annotations
 
 import math
+import pickle
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -421,7 +422,10 @@ def load_vae(path: str | Path) -> tuple[ProgramVAE, dict[str, Any]]:
             f"program VAE {str(path)!r} does not exist; train one with the karel_vae learner "
             "(e.g. nsrl run tune_configs/karel_vae_small.yaml) and point `model` at its karel_vae.pt."
         )
-    saved = torch.load(path, map_location="cpu", weights_only=False)
+    try:  # weights_only: a model file named in an experiment file is never unpickled as code
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as error:
+        raise ValueError(f"{path}: not a readable program VAE (corrupt or not saved by nsrl_ray): {error}") from None
     if not isinstance(saved, dict) or saved.get("format") != MODEL_FORMAT:
         raise ValueError(f"{path}: not a program VAE saved by nsrl_ray (expected format {MODEL_FORMAT!r}).")
     model = ProgramVAE(VAEArchitecture(**saved["architecture"]))
