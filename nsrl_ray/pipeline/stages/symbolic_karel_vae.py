@@ -120,7 +120,7 @@ def learn_karel_vae(ctx: StageContext) -> dict:
     position = ctx.resume_position("symbolic")
     state_path = ctx.path(TRAINER_FILE)
     if position is not None and state_path.is_file():
-        trainer.load_state_dict(torch.load(state_path, map_location="cpu", weights_only=False))
+        trainer.load_state_dict(torch.load(state_path, map_location="cpu", weights_only=True))
     started, last_step, last_time = time.perf_counter(), trainer.step_count, time.perf_counter()
     running: dict[str, list[float]] = {}
     metrics: dict[str, float] = {}
