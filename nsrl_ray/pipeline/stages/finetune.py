@@ -173,13 +173,19 @@ def run_finetune(ctx: StageContext) -> dict:
         "env_episodes": episodes + validation_runs * len(seeds),
         "time_s": time.perf_counter() - started,
     }
-    provenance = dict(card.provenance)
-    provenance["finetune"] = {"method": settings.method, "formulas_before": [to_text(f) for f in card.formulas],
-                              "validation_seeds": seeds, "accepted": accepted}
+    return write_finetuned_card(ctx, card, best_formulas, summary,
+                                {"method": settings.method, "validation_seeds": seeds, "accepted": accepted})
+
+
+def write_finetuned_card(ctx: StageContext, card: PolicyCard, formulas: tuple[Expr, ...], summary: dict[str, Any],
+                         provenance: dict[str, Any]) -> dict[str, Any]:
+    """Put the tuned formulas, the summary (as `finetune/…` metrics) and the provenance into the card; report."""
+    history = dict(card.provenance)
+    history["finetune"] = {**provenance, "formulas_before": [to_text(f) for f in card.formulas]}
     updated = dataclasses.replace(
-        card, formulas=best_formulas, provenance=provenance,
+        card, formulas=formulas, provenance=history,
         metrics={**card.metrics, **{f"finetune/{k}": v for k, v in summary.items()}},
     )
     ctx.write_json(FORMULAS, updated.to_dict())
-    ctx.report("finetune", {**summary, "formula": "\n".join(to_display_text(f) for f in best_formulas)})
+    ctx.report("finetune", {**summary, "formula": "\n".join(to_display_text(f) for f in formulas)})
     return summary

@@ -9,7 +9,6 @@ and the card keeps the original constants unless a tuned vector beats them there
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from typing import Any
 
@@ -24,7 +23,7 @@ from nsrl_ray.search.episode_fitness import EpisodeReturnFactory
 from nsrl_ray.search.pool import make_pool
 from nsrl_ray.symbolic.constants import constants_of, with_constants
 from nsrl_ray.symbolic.expression import Expr
-from nsrl_ray.symbolic.text import to_display_text, to_text
+from nsrl_ray.symbolic.text import to_display_text
 
 
 def split_constants(formulas: tuple[Expr, ...]) -> tuple[np.ndarray, list[int]]:
@@ -98,13 +97,8 @@ def run_constants_cem(ctx: StageContext, card: PolicyCard, factory: EpisodeRetur
         "env_episodes": result.evaluations * len(fitness_seeds) + validations[0] * len(validation_seeds),
         "time_s": time.perf_counter() - started,
     }
-    provenance = dict(card.provenance)
-    provenance["finetune"] = {"method": settings.method, "formulas_before": [to_text(f) for f in card.formulas],
-                              "fitness_seeds": fitness_seeds, "validation_seeds": validation_seeds, "accepted": accepted}
-    updated = dataclasses.replace(
-        card, formulas=best_formulas, provenance=provenance,
-        metrics={**card.metrics, **{f"finetune/{k}": v for k, v in summary.items()}},
-    )
-    ctx.write_json(FORMULAS, updated.to_dict())
-    ctx.report("finetune", {**summary, "formula": "\n".join(to_display_text(f) for f in best_formulas)})
-    return summary
+    from nsrl_ray.pipeline.stages.finetune import write_finetuned_card  # finetune imports this module lazily
+
+    return write_finetuned_card(ctx, card, best_formulas, summary,
+                                {"method": settings.method, "fitness_seeds": fitness_seeds,
+                                 "validation_seeds": validation_seeds, "accepted": accepted})
