@@ -1,7 +1,8 @@
 """Benchmark DiffSES's stages II-III on classic control, and the GP's evaluation throughput on Ray actors.
 
 Table 1, per environment (tune_configs/gp_<env>.yaml, one trial per seed): the teacher's return,
-the distilled formulas' (gplearn, the GP's warm start), the GP search's, the fine-tuned formulas'
+the GP's warm start (a gplearn distillation, a linear fit to the teacher, or a linear search on the
+return; random trees show "—"), the GP search's, the fine-tuned formulas'
 (mean ± std over the evaluation episodes of all seeds), the final formula size, the environment
 episodes spent (teacher training, teacher dataset, GP fitness and re-scoring, PPO fine-tuning;
 the measurement episodes of this table are not counted) and the wall time per seed.
@@ -41,6 +42,9 @@ CONFIGS = {
 #: The issue's bars (the env's own "solved" thresholds) and its episode budget per environment.
 BARS = {"CartPole-v1": 475.0, "Acrobot-v1": -100.0, "MountainCar-v0": -110.0, "Pendulum-v1": -200.0, "LunarLander-v3": 200.0}
 EPISODE_BUDGET = 200_000
+#: How each warm start is named in table 1 (the GP stage's `warm_start` setting).
+WARM_STARTS = {"distill": "gplearn distillation", "linear": "linear fit to the teacher", "linear_search": "linear search on the return",
+               "none": "random trees", "card": "a given card"}
 
 
 def _load(path: Path) -> Any:
@@ -66,6 +70,7 @@ def trial_row(trial: Path) -> dict[str, Any] | None:
         "wall_s": sum(stage["wall_s"] for stage in stages.values()),
         "formulas": [a["display"] for a in card["actions"]],
         "accepted": metrics.get("finetune/accepted"),
+        "warm_start": _load(artifacts / "gp_warm_start.json").get("kind", "none"),
     }
 
 
@@ -114,7 +119,7 @@ def _fmt(value: tuple[float, float] | None) -> str:
 
 def table_one(results: dict[str, list[dict[str, Any]]], episodes_per_seed: int) -> None:
     print(f"## Table 1: returns (mean ± std over {episodes_per_seed} evaluation episodes × seeds), size, budget, time")
-    print("| env | seeds | teacher | distilled (gplearn) | GP search | fine-tuned (final) | bar | met | formula size | env episodes used (max per seed) | wall s per seed |")
+    print("| env | seeds | teacher | warm start (how) | GP search | fine-tuned (final) | bar | met | formula size | env episodes used (max per seed) | wall s per seed |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for env, rows in results.items():
         if not rows:
@@ -124,7 +129,9 @@ def table_one(results: dict[str, list[dict[str, Any]]], episodes_per_seed: int) 
         met = "yes" if final is not None and final[0] >= bar else "**no**"
         episodes = max(r["episodes"] for r in rows)
         budget = f"{episodes:,}" + ("" if episodes <= EPISODE_BUDGET else " (**over budget**)")
-        print(f"| {env} | {len(rows)} | {_fmt(pooled([r['teacher'] for r in rows]))} | {_fmt(pooled([r['distilled'] for r in rows]))} "
+        kinds = "/".join(sorted({r["warm_start"] for r in rows}))
+        warm = _fmt(pooled([r["distilled"] for r in rows])) + f" ({WARM_STARTS.get(kinds, kinds)})"
+        print(f"| {env} | {len(rows)} | {_fmt(pooled([r['teacher'] for r in rows]))} | {warm} "
               f"| {_fmt(pooled([r['gp'] for r in rows]))} | {_fmt(final)} | {bar:g} | {met} "
               f"| {np.mean([r['size'] for r in rows]):.1f} | {budget} | {np.mean([r['wall_s'] for r in rows]):.0f} |")
     print()

@@ -560,6 +560,24 @@ class KarelVAESettings:
 
 
 @dataclass(frozen=True)
+class LinearSearchSettings:
+    """A cross-entropy search over linear formulas (one per GP tree) on the episode return, on the GP's fitness seeds."""
+
+    iterations: int = 10
+    """CEM iterations."""
+    population: int = 24
+    """Weight vectors scored per iteration."""
+    sigma: float = 1.0
+    """First spread of each weight, divided by its input's half-range (the env's feature ranges)."""
+
+    def __post_init__(self) -> None:
+        for name in ("iterations", "sigma"):
+            _positive(name, getattr(self, name))
+        if self.population < 2:
+            raise ConfigError(f"population: got {self.population}, expected at least 2.")
+
+
+@dataclass(frozen=True)
 class GPSearchSettings:
     """Genetic programming whose fitness is the episode return (DiffSES stage III), scored on Ray actors."""
 
@@ -585,6 +603,8 @@ class GPSearchSettings:
     """Range of random constants (DiffSES: -3..3); null: no constants in random trees."""
     const_log_uniform: bool = False
     """Draw random constants with a log-uniform magnitude from 0.001 up to the range's bound (for features of very different scales)."""
+    linear_fraction: float = 0.0
+    """Share of the random first population made of linear trees c0 + c1*x1 + ... over every input (random constants)."""
     p_crossover: float = 0.5
     """Probability that a child comes from crossover of two tournament winners."""
     p_subtree_mutation: float = 0.15
@@ -609,9 +629,15 @@ class GPSearchSettings:
     """At the end, this many leaders are re-scored on unseen seeds and the best there is kept."""
     select_episodes: int = 20
     """Episodes of that re-scoring; 0 keeps the best individual by search fitness."""
-    warm_start: Literal["none", "distill", "card"] = "none"
+    warm_start: Literal["none", "distill", "linear", "linear_search", "card"] = "none"
     """Seed the first population: `distill` runs gplearn distillation on the teacher's dataset first
-    (DiffSES stage II -> III), `card` reads the formulas of `warm_start_card`; `none` starts at random."""
+    (DiffSES stage II -> III), `linear` fits one linear formula per action to the teacher's logits (or
+    actions) by ridge least squares, `linear_search` searches linear formulas on the return (no teacher
+    needed; see `linear_search`), `card` reads the formulas of `warm_start_card`; `none` starts at random."""
+    linear_search: LinearSearchSettings = field(default_factory=LinearSearchSettings)
+    """`warm_start: linear_search`: the cross-entropy search over the linear formulas' weights."""
+    linear_ridge: float = 1e-3
+    """`warm_start: linear`: ridge penalty on the standardised inputs' weights (relative to the sample count)."""
     warm_start_card: str | None = None
     """A policy card (policy.json or formulas.json, or a run's artifacts folder) for `warm_start: card`."""
     warm_start_copies: int = 10
@@ -626,7 +652,7 @@ class GPSearchSettings:
     @property
     def requires(self) -> tuple[str, ...]:
         """Distillation needs the teacher's dataset; a search from scratch needs nothing."""
-        return ("collect",) if self.warm_start == "distill" else ()
+        return ("collect",) if self.warm_start in ("distill", "linear") else ()
 
     def __post_init__(self) -> None:
         from nsrl_ray.config.loading import suggest
@@ -653,13 +679,15 @@ class GPSearchSettings:
         if self.parsimony_coefficient < 0:
             raise ConfigError(f"parsimony_coefficient: got {self.parsimony_coefficient}, expected >= 0.")
         names = ("p_crossover", "p_subtree_mutation", "p_hoist_mutation", "p_point_mutation", "p_constant_mutation")
-        for name in (*names, "point_replace"):
+        for name in (*names, "point_replace", "linear_fraction"):
             _probability(name, getattr(self, name))
         total = sum(getattr(self, name) for name in names)
         if total > 1.0 + 1e-9:
             raise ConfigError(f"{' + '.join(names)}: got {total:.3f}, expected a total <= 1 (the rest is reproduction).")
         if self.constant_sigma < 0:
             raise ConfigError(f"constant_sigma: got {self.constant_sigma}, expected >= 0.")
+        if self.linear_ridge < 0:
+            raise ConfigError(f"linear_ridge: got {self.linear_ridge}, expected >= 0.")
         if self.warm_start == "card" and not self.warm_start_card:
             raise ConfigError("warm_start: card needs warm_start_card, the path of a policy.json to start from.")
         if self.warm_start_card and self.warm_start != "card":
@@ -757,6 +785,9 @@ class ConstantsCEMSettings:
     """Greedy episodes on their own seeds that decide whether the tuned constants replace the original ones."""
     validate_every: int = 5
     """Iterations between validations of the best constants so far (and always after the last)."""
+    variable_gains: bool = False
+    """Give every variable a tunable gain (x becomes 1 * x) before tuning: a formula with few constants (the GP
+    often finds ones with none) gets a knob per input; gains the search leaves at 1 are dropped again."""
 
     @property
     def requires(self) -> tuple[str, ...]:

@@ -43,9 +43,11 @@ def cem_constants(
     elite_fraction: float = 0.25,
     sigma: float = 0.3,
     min_scale: float = 0.01,
+    initial_std: Sequence[float] | None = None,
     on_iteration: Callable[[int, dict[str, float], np.ndarray], None] | None = None,
 ) -> CEMResult:
-    """Search constants around ``start``; ``sigma`` is relative to max(|constant|, ``min_scale``)."""
+    """Search constants around ``start``; ``sigma`` is relative to max(|constant|, ``min_scale``), unless
+    ``initial_std`` gives each constant's first spread outright (a search that starts from zeros)."""
     if population < 2:
         raise ValueError(f"population: got {population}, expected at least 2.")
     if not 0 < elite_fraction <= 1:
@@ -58,7 +60,12 @@ def cem_constants(
     history: list[dict[str, float]] = []
     if mean.size == 0:  # nothing to tune: the formulas have no constants
         return CEMResult(best, best_fitness, start_fitness, evaluations, history)
-    std = sigma * np.maximum(np.abs(mean), min_scale)
+    if initial_std is not None:
+        std = np.asarray(initial_std, dtype=np.float64)
+        if std.shape != mean.shape or not np.all(std > 0):
+            raise ValueError(f"initial_std: expected {mean.size} positive values, got {std.tolist()}.")
+    else:
+        std = sigma * np.maximum(np.abs(mean), min_scale)
     floor = 0.05 * std  # the spread never collapses entirely: late iterations still explore a little
     n_elite = max(1, int(round(elite_fraction * population)))
     for iteration in range(1, iterations + 1):

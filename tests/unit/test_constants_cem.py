@@ -14,7 +14,7 @@ from nsrl_ray.pipeline.context import FORMULAS, StageContext
 from nsrl_ray.pipeline.stages.finetune import run_finetune
 from nsrl_ray.search.constants_cem import cem_constants
 from nsrl_ray.symbolic import parse_expression, to_text
-from nsrl_ray.symbolic.constants import constants_of, with_constants
+from nsrl_ray.symbolic.constants import constants_of, drop_unit_gains, with_constants, with_variable_gains
 
 
 def test_constants_round_trip_in_depth_first_order():
@@ -27,6 +27,16 @@ def test_constants_round_trip_in_depth_first_order():
         with_constants(expr, [1.0, 2.0])
     with pytest.raises(ValueError, match="4 values for 3 constants"):
         with_constants(expr, [1.0, 2.0, 3.0, 4.0])
+
+
+def test_variable_gains_wrap_each_variable_and_unit_gains_unwrap():
+    expr = parse_expression("tanh(x) - 2.0 * y", variables=("x", "y"))
+    gained = with_variable_gains(expr)
+    assert constants_of(gained) == [1.0, 2.0, 1.0]
+    assert to_text(gained) == to_text(parse_expression("tanh(1.0 * x) - 2.0 * (1.0 * y)", variables=("x", "y")))
+    assert drop_unit_gains(gained) == expr
+    moved = drop_unit_gains(with_constants(gained, [0.5, 2.0, 1.0]))
+    assert to_text(moved) == to_text(parse_expression("tanh(0.5 * x) - 2.0 * y", variables=("x", "y")))
 
 
 def test_cem_finds_constants_on_their_own_scales_and_is_seeded():
@@ -50,10 +60,10 @@ def test_cem_keeps_the_start_when_nothing_beats_it():
     assert result.best.tolist() == [1.0] and result.best_fitness == 0.0
 
 
-def _config(**finetune):
+def _config(env: str = "MountainCar-v0", **finetune):
     settings = {"method": "constants_cem", "iterations": 6, "population": 12, "episodes": 8, "num_actors": 0,
                 "validation_episodes": 10, "validate_every": 3, "sigma": 0.5, "min_scale": 0.05, **finetune}
-    return parse_experiment({"name": "cem", "env": "MountainCar-v0",
+    return parse_experiment({"name": "cem", "env": env,
                              "stages": {"symbolic": {"learner": "gp_search"}, "finetune": settings}})
 
 
@@ -81,6 +91,28 @@ def test_stage_tunes_a_mountaincar_switching_curve(tmp_path):
     assert constants_of(tuned.formulas[2]) != constants_of(card.formulas[2])
     assert [m["finetune/iteration"] for m in rows if "finetune/best_fitness" in m] == [1, 2, 3, 4, 5, 6]
     assert sum("finetune/validation_return" in m for m in rows) == 2
+
+
+@pytest.mark.parametrize("variable_gains", [False, True])
+def test_variable_gains_give_a_constant_free_formula_something_to_tune(tmp_path, variable_gains):
+    spec = get_env_spec("Pendulum-v1")
+    names = spec.feature_names
+    card = PolicyCard(env="Pendulum-v1", learner="gp_search", variables=names, action_names=spec.action_names,
+                      formulas=(parse_expression("-sin_pendulum_angle - pendulum_angular_velocity", variables=names),),
+                      action_kind="continuous", action_low=(-2.0,), action_high=(2.0,))
+    (tmp_path / FORMULAS).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / FORMULAS).write_text(json.dumps(card.to_dict()))
+    ctx = StageContext(config=_config("Pendulum-v1", variable_gains=variable_gains), seed=0, artifacts=tmp_path,
+                       reporter=lambda s, m, p=None: None, resume={})
+    summary = run_finetune(ctx)
+    tuned = card_from_dict(json.loads((tmp_path / FORMULAS).read_text()))
+    if not variable_gains:  # no constants: nothing moves
+        assert summary["constants"] == 0 and summary["accepted"] == 0.0 and tuned.formulas == card.formulas
+        return
+    assert summary["constants"] == 2 and summary["accepted"] == 1.0
+    assert summary["return_after"] >= summary["return_before"] + 50, summary
+    gains = constants_of(tuned.formulas[0])
+    assert len(gains) == 2 and all(g != 1.0 for g in gains)
 
 
 def test_bad_cem_settings_are_refused_with_what_to_fix():

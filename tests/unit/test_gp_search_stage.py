@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from nsrl_ray.config import parse_experiment
+from nsrl_ray.config import ConfigError, parse_experiment
 from nsrl_ray.explain.policy_card import card_from_dict
 from nsrl_ray.pipeline.context import DATASET, FORMULAS, StageContext
 from nsrl_ray.pipeline.episodes import play_episodes
@@ -75,7 +75,8 @@ def test_warm_start_from_a_card(tmp_path):
     assert first["search/best_fitness"] == 500.0
 
 
-def test_warm_start_from_a_distillation_of_the_teacher(tmp_path):
+@pytest.mark.parametrize(("warm_start", "at_least"), [("distill", 100.0), ("linear", 450.0)])
+def test_warm_start_from_a_distillation_of_the_teacher(tmp_path, warm_start, at_least):
     # A teacher dataset recorded from a hand-made controller, in the collect stage's format.
     teacher = lambda batch: (np.stack([np.zeros(len(batch)), 10 * (batch[:, 2] + batch[:, 3])], axis=1),  # noqa: E731
                              (batch[:, 2] + batch[:, 3] > 0).astype(int))
@@ -89,15 +90,16 @@ def test_warm_start_from_a_distillation_of_the_teacher(tmp_path):
     cfg = parse_experiment({"name": "gp", "env": "CartPole-v1", "stages": {
         "teacher": {}, "collect": {},
         "symbolic": {"learner": "gp_search", "population_size": 20, "generations": 1, "episodes": 2, "select_episodes": 0,
-                     "num_actors": 0, "warm_start": "distill",
+                     "num_actors": 0, "warm_start": warm_start,
                      "distill": {"population_size": 200, "generations": 5, "tournament_size": 20}}}})
     assert cfg.stages.symbolic.requires == ("collect",)
     rows: list = []
     run_symbolic(context(tmp_path / "run", cfg, rows))
     distilled = next(m for _, m, _ in rows if "symbolic/distilled_return_mean" in m)
-    assert distilled["symbolic/distilled_return_mean"] > 100.0  # gplearn recovers a sign rule that balances a while
+    # gplearn recovers a sign rule that balances a while; the linear fit recovers the (linear) teacher up to its ridge.
+    assert distilled["symbolic/distilled_return_mean"] >= at_least
     first = next(m for _, m, _ in rows if "search/best_fitness" in m)
-    assert first["search/best_fitness"] >= 100.0
+    assert first["search/best_fitness"] >= at_least
 
 
 def test_gp_search_settings_refuse_bad_values():
@@ -111,3 +113,23 @@ def test_gp_search_settings_refuse_bad_values():
         config(elitism=30)
     with pytest.raises(ConfigError, match="total <= 1"):
         config(p_crossover=0.9, p_point_mutation=0.2)
+
+
+def test_linear_search_warm_start_finds_a_mountaincar_switching_line_without_a_teacher(tmp_path):
+    # Random trees of a first population almost never reach the flag (-200); a linear rule searched on the return does.
+    cfg = parse_experiment({"name": "gp", "env": "MountainCar-v0", "stages": {"symbolic": {
+        "learner": "gp_search", "population_size": 10, "generations": 1, "episodes": 5, "select_episodes": 0,
+        "num_actors": 0, "warm_start": "linear_search", "linear_search": {"iterations": 4, "population": 12}}}})
+    assert cfg.stages.symbolic.requires == ()
+    rows: list = []
+    summary = run_symbolic(context(tmp_path / "run", cfg, rows))
+    searched = [m for _, m, _ in rows if "linear_search/best_fitness" in m]
+    assert len(searched) == 4 and searched[-1]["linear_search/best_fitness"] > -150.0
+    assert searched[-1]["linear_search/best_fitness"] >= searched[0]["linear_search/best_fitness"]
+    warm = json.loads((tmp_path / "run" / "gp_warm_start.json").read_text())
+    assert warm["kind"] == "linear_search" and warm["episodes"] == (1 + 4 * 12) * 5
+    assert warm["return_mean"] > -160.0  # plays on the evaluate stage's unseen seeds too
+    assert summary["env_episodes"] >= warm["episodes"]
+    with pytest.raises(ConfigError, match="population"):
+        parse_experiment({"name": "gp", "env": "MountainCar-v0", "stages": {"symbolic": {
+            "learner": "gp_search", "warm_start": "linear_search", "linear_search": {"population": 1}}}})

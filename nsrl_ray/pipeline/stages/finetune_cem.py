@@ -21,7 +21,7 @@ from nsrl_ray.pipeline.seeding import episode_seeds, stage_seed
 from nsrl_ray.search.constants_cem import cem_constants
 from nsrl_ray.search.episode_fitness import EpisodeReturnFactory
 from nsrl_ray.search.pool import make_pool
-from nsrl_ray.symbolic.constants import constants_of, with_constants
+from nsrl_ray.symbolic.constants import constants_of, drop_unit_gains, with_constants, with_variable_gains
 from nsrl_ray.symbolic.expression import Expr
 from nsrl_ray.symbolic.text import to_display_text
 
@@ -46,13 +46,15 @@ def run_constants_cem(ctx: StageContext, card: PolicyCard, factory: EpisodeRetur
     settings = ctx.config.stages.finetune
     assert isinstance(settings, ConstantsCEMSettings)
     started = time.perf_counter()
-    start, counts = split_constants(card.formulas)
+    original = card.formulas
+    tunable = tuple(with_variable_gains(f) for f in original) if settings.variable_gains else original
+    start, counts = split_constants(tunable)
     fitness_seeds = episode_seeds(ctx.seed, "finetune_fitness", settings.episodes)
     validation_seeds = episode_seeds(ctx.seed, "finetune", settings.validation_episodes)
     rng = np.random.default_rng(stage_seed(ctx.seed, "finetune"))
     pool = make_pool(factory, settings.num_actors, ctx.config.resources.cpus_per_actor)
     evaluator = factory()
-    best_validated = {"return": 0.0, "formulas": card.formulas, "iteration": 0}
+    best_validated = {"return": 0.0, "formulas": original, "iteration": 0}
     validations = [0]
 
     def validate(formulas: tuple[Expr, ...]) -> float:
@@ -60,13 +62,13 @@ def run_constants_cem(ctx: StageContext, card: PolicyCard, factory: EpisodeRetur
         return float(np.mean(evaluator.returns(formulas, validation_seeds)))
 
     def score(vectors: list[np.ndarray]) -> list[float]:
-        return pool.evaluate([join_constants(card.formulas, counts, v) for v in vectors], fitness_seeds)
+        return pool.evaluate([join_constants(tunable, counts, v) for v in vectors], fitness_seeds)
 
     def on_iteration(iteration: int, row: dict[str, float], best: np.ndarray) -> None:
         metrics: dict[str, Any] = {**row, "iteration": iteration, "iterations": settings.iterations,
                                    "time_s": time.perf_counter() - started}
         if iteration % settings.validate_every == 0 or iteration == settings.iterations:
-            tuned = join_constants(card.formulas, counts, best)
+            tuned = tuple(drop_unit_gains(f) for f in join_constants(tunable, counts, best))
             value = validate(tuned)
             metrics["validation_return"] = value
             if value > best_validated["return"]:
@@ -75,7 +77,7 @@ def run_constants_cem(ctx: StageContext, card: PolicyCard, factory: EpisodeRetur
         ctx.report("finetune", metrics)
 
     try:
-        best_validated["return"] = before = validate(card.formulas)
+        best_validated["return"] = before = validate(original)
         result = cem_constants(
             start, score, rng=rng, iterations=settings.iterations, population=settings.population,
             elite_fraction=settings.elite_fraction, sigma=settings.sigma, min_scale=settings.min_scale,
@@ -92,6 +94,7 @@ def run_constants_cem(ctx: StageContext, card: PolicyCard, factory: EpisodeRetur
         "accepted": float(accepted),
         "best_iteration": best_validated["iteration"],
         "constants": float(start.size),
+        "variable_gains": float(settings.variable_gains),
         "fitness_before": result.start_fitness,
         "fitness_after": result.best_fitness,
         "env_episodes": result.evaluations * len(fitness_seeds) + validations[0] * len(validation_seeds),

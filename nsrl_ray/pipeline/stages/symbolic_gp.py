@@ -24,7 +24,7 @@ from nsrl_ray.pipeline.stages.symbolic import action_bounds, sample_dataset, wri
 from nsrl_ray.pipeline.teacher_units import teacher_normalised, to_env_units
 from nsrl_ray.search.episode_fitness import EpisodeReturnFactory
 from nsrl_ray.search.gp import GPParams, GPState, Individual, gp_search, pick_best
-from nsrl_ray.search.pool import make_pool
+from nsrl_ray.search.pool import Pool, make_pool
 from nsrl_ray.symbolic.expression import Expr, complexity
 from nsrl_ray.symbolic.gp_operators import TreeFactory
 from nsrl_ray.symbolic.simplify import simplify
@@ -68,14 +68,33 @@ def build_search(ctx: StageContext, settings: GPSearchSettings, spec: EnvSpec) -
         max_nodes=settings.max_nodes, p_crossover=settings.p_crossover,
         p_subtree_mutation=settings.p_subtree_mutation, p_hoist_mutation=settings.p_hoist_mutation,
         p_point_mutation=settings.p_point_mutation, p_constant_mutation=settings.p_constant_mutation, target=target,
+        linear_fraction=settings.linear_fraction,
     )
     return factory, encoding, trees, params
 
 
-def warm_start_formulas(ctx: StageContext, settings: GPSearchSettings, spec: EnvSpec) -> tuple[Expr, ...] | None:
-    """The formulas the first population starts from (one per action), or None for a random start."""
+def warm_start_formulas(ctx: StageContext, settings: GPSearchSettings, spec: EnvSpec, pool: Pool,
+                        encoding: TreeEncoding) -> tuple[tuple[Expr, ...] | None, int]:
+    """The formulas the first population starts from (one per action), or None for a random start, and the
+    environment episodes spent finding them."""
     if settings.warm_start == "none":
-        return None
+        return None, 0
+    if settings.warm_start == "linear_search":
+        from nsrl_ray.search.linear_search import linear_search
+
+        seeds, _ = fitness_seeds(ctx.seed, settings)
+        search = settings.linear_search
+        result = linear_search(pool, seeds, encoding, spec.feature_names, spec.feature_ranges,
+                               rng=np.random.default_rng(stage_seed(ctx.seed, "symbolic")),
+                               iterations=search.iterations, population=search.population, sigma=search.sigma)
+        for row in result.history:
+            ctx.report("symbolic", {f"linear_search/{k}": v for k, v in row.items()})
+        return encoding.formulas(result.trees), result.evaluations * len(seeds)
+    return _teacher_warm_start(ctx, settings, spec), 0
+
+
+def _teacher_warm_start(ctx: StageContext, settings: GPSearchSettings, spec: EnvSpec) -> tuple[Expr, ...]:
+    """Formulas from a card or from the teacher's dataset (gplearn or linear distillation)."""
     if settings.warm_start == "card":
         from nsrl_ray.explain.policy_card import read_policy_card
 
@@ -92,6 +111,8 @@ def warm_start_formulas(ctx: StageContext, settings: GPSearchSettings, spec: Env
     distill = settings.distill
     data = sample_dataset(ctx, distill.max_samples)
     seed = stage_seed(ctx.seed, "symbolic")
+    if settings.warm_start == "linear":
+        return _linear_warm_start(ctx, data, spec, settings.linear_ridge)
     if spec.action_kind == "discrete":
         result = distill_discrete(data["obs"], data["teacher_action"], data["teacher_logits"], spec.feature_names, distill, seed)
     else:
@@ -101,6 +122,21 @@ def warm_start_formulas(ctx: StageContext, settings: GPSearchSettings, spec: Env
             actions = to_env_units(actions, low, high)  # type: ignore[arg-type]
         result = distill_continuous(data["obs"], actions, spec.feature_names, distill, seed)
     return result.formulas
+
+
+def _linear_warm_start(ctx: StageContext, data: dict[str, np.ndarray], spec: EnvSpec, ridge: float) -> tuple[Expr, ...]:
+    """One linear formula per action: a ridge fit of the teacher's logits (discrete) or mean actions in env units."""
+    from nsrl_ray.symbolic.linear_distill import fit_linear, linear_formula
+
+    if spec.action_kind == "discrete":
+        targets = data["teacher_logits"]
+    else:
+        targets = data["teacher_action"]
+        if teacher_normalised(ctx):
+            low, high = action_bounds(ctx.config.env)
+            targets = to_env_units(targets, low, high)  # type: ignore[arg-type]
+    weights, biases = fit_linear(data["obs"], targets, ridge)
+    return tuple(linear_formula(weights[:, k], float(biases[k]), spec.feature_names) for k in range(weights.shape[1]))
 
 
 def measure(factory: EpisodeReturnFactory, formulas: tuple[Expr, ...], seeds: list[int]) -> tuple[float, float]:
@@ -120,14 +156,14 @@ def _measure_seeds(ctx: StageContext) -> list[int]:
 
 
 def _start(ctx: StageContext, settings: GPSearchSettings, spec: EnvSpec, factory: EpisodeReturnFactory,
-           encoding: TreeEncoding) -> dict[str, Any]:
+           encoding: TreeEncoding, pool: Pool) -> dict[str, Any]:
     """Run (or, after a resume, read back) the warm start and how its formulas play."""
     path = ctx.path(GP_WARM_START)
     if ctx.resume_position("symbolic") is not None and path.is_file():
         return ctx.read_json(GP_WARM_START)
     started = time.perf_counter()
-    formulas = warm_start_formulas(ctx, settings, spec)
-    record: dict[str, Any] = {"kind": settings.warm_start, "formulas": None}
+    formulas, episodes = warm_start_formulas(ctx, settings, spec, pool, encoding)
+    record: dict[str, Any] = {"kind": settings.warm_start, "formulas": None, "episodes": episodes}
     if formulas is not None:
         mean, std = measure(factory, formulas, _measure_seeds(ctx))
         record.update(
@@ -148,7 +184,12 @@ def learn_gp_search(ctx: StageContext) -> dict:
         raise TypeError(f"learn_gp_search needs GPSearchSettings, got {type(settings).__name__}.")
     spec = get_env_spec(ctx.config.env)
     factory, encoding, trees, params = build_search(ctx, settings, spec)
-    warm = _start(ctx, settings, spec, factory, encoding)
+    pool = make_pool(factory, settings.num_actors, ctx.config.resources.cpus_per_actor)
+    try:
+        warm = _start(ctx, settings, spec, factory, encoding, pool)
+    except BaseException:
+        pool.close()
+        raise
     initial: list[Individual] = []
     if warm.get("trees"):
         initial.append(tuple(parse_expression(t, spec.feature_names) for t in warm["trees"]))
@@ -167,7 +208,6 @@ def learn_gp_search(ctx: StageContext) -> dict:
         else:
             ctx.report("symbolic", metrics)
 
-    pool = make_pool(factory, settings.num_actors, ctx.config.resources.cpus_per_actor)
     try:
         result = gp_search(pool, seeds, trees, encoding, params, seed=seed, initial=initial,
                            initial_copies=settings.warm_start_copies if initial else 0, state=state,
@@ -189,7 +229,7 @@ def learn_gp_search(ctx: StageContext) -> dict:
         pool.close()
     formulas = encoding.formulas(best)
     mean, std = measure(factory, formulas, _measure_seeds(ctx))
-    episodes = result.evaluations * len(seeds) + selection_evaluations * len(select_seeds)
+    episodes = result.evaluations * len(seeds) + selection_evaluations * len(select_seeds) + int(warm.get("episodes", 0))
     metrics: dict[str, Any] = {
         "gp_return_mean": mean,
         "gp_return_std": std,
