@@ -108,8 +108,9 @@ def test_the_vae_and_latent_cem_files_validate() -> None:
         assert config.stages.enabled() == ("symbolic",) and config.stages.symbolic.learner == "karel_vae"
         smoke = load_experiment(f"tune_configs/{name}.yaml", smoke=True)
         assert smoke.stages.symbolic.steps == 3 and smoke.stages.symbolic.programs == 200
-    for task in ("stair_climber", "top_off"):
+    for task in LEAPS_LATENT_CEM:  # every task has a latent-CEM experiment beside its program-space one
         config = load_experiment(f"tune_configs/karel_{task}_latent.yaml")
+        assert config.env == load_experiment(f"tune_configs/karel_{task}.yaml").env
         assert config.stages.enabled() == ("symbolic", "evaluate", "report")
         assert config.stages.symbolic.learner == "karel_latent_cem" and config.stages.symbolic.population is None
         assert load_experiment(f"tune_configs/karel_{task}_latent.yaml", smoke=True).stages.symbolic.max_evaluations == 400
