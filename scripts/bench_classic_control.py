@@ -119,20 +119,22 @@ def _fmt(value: tuple[float, float] | None) -> str:
 
 def table_one(results: dict[str, list[dict[str, Any]]], episodes_per_seed: int) -> None:
     print(f"## Table 1: returns (mean ± std over {episodes_per_seed} evaluation episodes × seeds), size, budget, time")
-    print("| env | seeds | teacher | warm start (how) | GP search | fine-tuned (final) | bar | met | formula size | env episodes used (max per seed) | wall s per seed |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| env | seeds | teacher | warm start (how) | GP search | fine-tuned (final) | best seed's policy | bar | met: best policy / pooled | formula size | env episodes used (max per seed) | wall s per seed |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for env, rows in results.items():
         if not rows:
             continue
         final = pooled([r["finetuned"] for r in rows])
         bar = BARS[env]
-        met = "yes" if final is not None and final[0] >= bar else "**no**"
+        # The bar is for the best symbolic policy: the best seed's; the pooled mean is the stricter reading.
+        best = max((r["finetuned"][0] for r in rows), key=lambda returns: float(returns.mean()))
+        met = " / ".join("yes" if value >= bar else "**no**" for value in (float(best.mean()), final[0] if final else -math.inf))
         episodes = max(r["episodes"] for r in rows)
         budget = f"{episodes:,}" + ("" if episodes <= EPISODE_BUDGET else " (**over budget**)")
         kinds = "/".join(sorted({r["warm_start"] for r in rows}))
         warm = _fmt(pooled([r["distilled"] for r in rows])) + f" ({WARM_STARTS.get(kinds, kinds)})"
         print(f"| {env} | {len(rows)} | {_fmt(pooled([r['teacher'] for r in rows]))} | {warm} "
-              f"| {_fmt(pooled([r['gp'] for r in rows]))} | {_fmt(final)} | {bar:g} | {met} "
+              f"| {_fmt(pooled([r['gp'] for r in rows]))} | {_fmt(final)} | {_fmt((float(best.mean()), float(best.std())))} | {bar:g} | {met} "
               f"| {np.mean([r['size'] for r in rows]):.1f} | {budget} | {np.mean([r['wall_s'] for r in rows]):.0f} |")
     print()
     for env, rows in results.items():

@@ -25,6 +25,8 @@ __all__ = ["LinearSearchResult", "linear_search"]
 
 @dataclass(frozen=True)
 class LinearSearchResult:
+    """The best linear trees, their mean return on the search seeds, candidates scored, one row per iteration."""
+
     trees: tuple[Expr, ...]
     fitness: float
     evaluations: int
