@@ -5,7 +5,9 @@ the GP's warm start (a gplearn distillation, a linear fit to the teacher, or a l
 return; random trees show "—"), the GP search's, the fine-tuned formulas'
 (mean ± std over the evaluation episodes of all seeds), the final formula size, the environment
 episodes spent (teacher training, teacher dataset, GP fitness and re-scoring, PPO fine-tuning;
-the measurement episodes of this table are not counted) and the wall time per seed.
+the measurement episodes of this table are not counted) and the wall time per seed. Each final card
+is also re-measured on 200 unseen seeds (`--unseen-episodes`): 20 episodes of Pendulum or
+LunarLander leave a standard error of about 25.
 
 Table 2: candidate evaluations per second of one GP population, scored by a plain single-process
 loop, by the evaluator pool with 1 actor and with 2 actors, measured in one run.
@@ -51,7 +53,27 @@ def _load(path: Path) -> Any:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-def trial_row(trial: Path) -> dict[str, Any] | None:
+#: Episodes on fixed seeds no stage plays, on which every final card is re-measured: 20 episodes of Pendulum
+#: or LunarLander (returns swinging by +-120 between start states) leave a standard error of ~25.
+UNSEEN_SEEDS = list(range(1_000_000, 1_000_200))
+
+
+def unseen_returns(artifacts: Path, episodes: int) -> np.ndarray:
+    """The final card's returns on ``episodes`` unseen seeds (played in this process)."""
+    from nsrl_ray.explain.policy_card import read_policy_card
+    from nsrl_ray.search.episode_fitness import EpisodeReturnFactory
+
+    card = read_policy_card(artifacts / "policy.json")
+    bounds = [None if b is None else tuple(b) for b in (card.action_low, card.action_high)]
+    evaluator = EpisodeReturnFactory(card.env, tuple(card.variables), tuple(card.action_names), card.action_kind,
+                                     bounds[0], bounds[1])()
+    try:
+        return evaluator.returns(card.formulas, UNSEEN_SEEDS[:episodes])
+    finally:
+        evaluator.close()
+
+
+def trial_row(trial: Path, unseen_episodes: int = 0) -> dict[str, Any] | None:
     """What one finished trial produced, or None when it did not finish."""
     artifacts = trial / "artifacts"
     card, evaluation, stages = _load(artifacts / "policy.json"), _load(artifacts / "evaluation.json"), _load(artifacts / "stage_results.json")
@@ -71,6 +93,7 @@ def trial_row(trial: Path) -> dict[str, Any] | None:
         "formulas": [a["display"] for a in card["actions"]],
         "accepted": metrics.get("finetune/accepted"),
         "warm_start": _load(artifacts / "gp_warm_start.json").get("kind", "none"),
+        "unseen": (unseen_returns(artifacts, unseen_episodes), None) if unseen_episodes else None,
     }
 
 
@@ -87,7 +110,7 @@ def pooled(parts: list[tuple[Any, Any]]) -> tuple[float, float] | None:
     return mean, float(math.sqrt(max(float(np.mean(stds**2 + means**2)) - mean**2, 0.0)))
 
 
-def run_env(env: str, seeds: list[int], storage: Path, smoke: bool, reuse: bool) -> list[dict[str, Any]]:
+def run_env(env: str, seeds: list[int], storage: Path, smoke: bool, reuse: bool, unseen: int) -> list[dict[str, Any]]:
     from nsrl_ray.config import load_experiment
     from nsrl_ray.pipeline.runner import run_experiment
 
@@ -98,8 +121,8 @@ def run_env(env: str, seeds: list[int], storage: Path, smoke: bool, reuse: bool)
     if reuse:
         for trial in sorted(folder.glob("seed_*")):
             seed = int(trial.name.split("_")[1])
-            row = trial_row(trial)
-            if seed in seeds and row is not None:
+            row = trial_row(trial, unseen) if seed in seeds else None
+            if row is not None:
                 rows[seed] = row
     missing = [s for s in seeds if s not in rows]
     if missing:
@@ -107,7 +130,7 @@ def run_env(env: str, seeds: list[int], storage: Path, smoke: bool, reuse: bool)
         if summary.failed:
             sys.exit(f"{env}: a trial failed: {summary.failed[0].error}")
         for trial in summary.trials:
-            row = trial_row(trial.path)
+            row = trial_row(trial.path, unseen)
             if row is not None:
                 rows[trial.seed] = row
     return [rows[s] for s in seeds if s in rows]
@@ -117,10 +140,11 @@ def _fmt(value: tuple[float, float] | None) -> str:
     return "—" if value is None else f"{value[0]:.1f} ± {value[1]:.1f}"
 
 
-def table_one(results: dict[str, list[dict[str, Any]]], episodes_per_seed: int) -> None:
+def table_one(results: dict[str, list[dict[str, Any]]], episodes_per_seed: int, unseen: int) -> None:
     print(f"## Table 1: returns (mean ± std over {episodes_per_seed} evaluation episodes × seeds), size, budget, time")
-    print("| env | seeds | teacher | warm start (how) | GP search | fine-tuned (final) | best seed's policy | bar | met: best policy / pooled | formula size | env episodes used (max per seed) | wall s per seed |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print(f"| env | seeds | teacher | warm start (how) | GP search | fine-tuned (final) | best seed's policy | bar | met: best policy / pooled "
+          f"| final, {unseen} unseen episodes × seeds | formula size | env episodes used (max per seed) | wall s per seed |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for env, rows in results.items():
         if not rows:
             continue
@@ -135,6 +159,7 @@ def table_one(results: dict[str, list[dict[str, Any]]], episodes_per_seed: int) 
         warm = _fmt(pooled([r["distilled"] for r in rows])) + f" ({WARM_STARTS.get(kinds, kinds)})"
         print(f"| {env} | {len(rows)} | {_fmt(pooled([r['teacher'] for r in rows]))} | {warm} "
               f"| {_fmt(pooled([r['gp'] for r in rows]))} | {_fmt(final)} | {_fmt((float(best.mean()), float(best.std())))} | {bar:g} | {met} "
+              f"| {_fmt(pooled([r['unseen'] for r in rows]) if unseen else None)} "
               f"| {np.mean([r['size'] for r in rows]):.1f} | {budget} | {np.mean([r['wall_s'] for r in rows]):.0f} |")
     print()
     for env, rows in results.items():
@@ -207,6 +232,8 @@ def main() -> None:
     parser.add_argument("--skip-throughput", action="store_true", help="only table 1")
     parser.add_argument("--throughput-env", default="Acrobot-v1", choices=sorted(CONFIGS))
     parser.add_argument("--population", type=int, default=200)
+    parser.add_argument("--unseen-episodes", type=int, default=200,
+                        help="re-measure each final card on this many unseen seeds (0: skip)")
     args = parser.parse_args()
     if args.smoke:
         args.envs, args.seeds, args.population, args.throughput_env = args.envs[:1], args.seeds[:1], 16, "CartPole-v1"
@@ -215,8 +242,9 @@ def main() -> None:
 
     torch.set_num_threads(1)
     if not args.skip_runs:
-        results = {env: run_env(env, args.seeds, args.storage_path, args.smoke, args.reuse) for env in args.envs}
-        table_one(results, 2 if args.smoke else 20)
+        unseen = min(args.unseen_episodes, 4) if args.smoke else args.unseen_episodes
+        results = {env: run_env(env, args.seeds, args.storage_path, args.smoke, args.reuse, unseen) for env in args.envs}
+        table_one(results, 2 if args.smoke else 20, unseen)
     if not args.skip_throughput:
         throughput(args.throughput_env, args.population, 2 if args.smoke else 5, args.smoke)
 
