@@ -603,8 +603,6 @@ class GPSearchSettings:
     """Range of random constants (DiffSES: -3..3); null: no constants in random trees."""
     const_log_uniform: bool = False
     """Draw random constants with a log-uniform magnitude from 0.001 up to the range's bound (for features of very different scales)."""
-    linear_fraction: float = 0.0
-    """Share of the random first population made of linear trees c0 + c1*x1 + ... over every input (random constants)."""
     p_crossover: float = 0.5
     """Probability that a child comes from crossover of two tournament winners."""
     p_subtree_mutation: float = 0.15
@@ -679,7 +677,7 @@ class GPSearchSettings:
         if self.parsimony_coefficient < 0:
             raise ConfigError(f"parsimony_coefficient: got {self.parsimony_coefficient}, expected >= 0.")
         names = ("p_crossover", "p_subtree_mutation", "p_hoist_mutation", "p_point_mutation", "p_constant_mutation")
-        for name in (*names, "point_replace", "linear_fraction"):
+        for name in (*names, "point_replace"):
             _probability(name, getattr(self, name))
         total = sum(getattr(self, name) for name in names)
         if total > 1.0 + 1e-9:

@@ -58,8 +58,6 @@ class GPParams:
     """What is left to 1 is plain reproduction."""
     target: float | None = None
     """Stop once the best return reaches this."""
-    linear_fraction: float = 0.0
-    """Share of the random initial population made of linear trees (`TreeFactory.linear`)."""
 
     def __post_init__(self) -> None:
         for name in ("population_size", "generations", "tournament_size", "max_nodes"):
@@ -74,8 +72,6 @@ class GPParams:
                          self.p_constant_mutation)
         if any(p < 0 for p in probabilities) or sum(probabilities) > 1.0 + 1e-9:
             raise ValueError(f"operator probabilities: got {probabilities}, expected non-negative values summing to <= 1.")
-        if not 0.0 <= self.linear_fraction <= 1.0:
-            raise ValueError(f"linear_fraction: got {self.linear_fraction}, expected a number in [0, 1].")
 
 
 @dataclass
@@ -280,9 +276,6 @@ def gp_search(
         while population and len(population) < target:
             source = population[len(population) % len(initial)]
             population.append(tuple(trees.constant_mutation(rng, trees.point_mutation(rng, tree)) for tree in source))
-        linear = round(params.linear_fraction * (params.population_size - len(population)))
-        for _ in range(linear):
-            population.append(tuple(trees.linear(rng) for _ in range(encoding.n_trees)))
         while len(population) < params.population_size:
             population.append(tuple(trees.ramped(rng, params.init_depth) for _ in range(encoding.n_trees)))
         fitness, new = search.evaluate(population, {})

@@ -106,27 +106,15 @@ class TreeFactory:
     # ------------------------------------------------------------------ random trees
     def terminal(self, rng: np.random.Generator) -> Expr:
         if self.const_range is not None and rng.random() < self.const_probability:
-            return self.constant(rng)
+            low, high = self.const_range
+            if self.const_log_uniform:
+                top = max(abs(low), abs(high), 2e-3)
+                value = 10 ** rng.uniform(-3.0, np.log10(top)) * (1.0 if rng.random() < 0.5 else -1.0)
+                value = float(np.clip(value, low, high))
+            else:
+                value = float(rng.uniform(low, high))
+            return Const(_rounded(value))
         return Var(self.variables[int(rng.integers(len(self.variables)))])
-
-    def constant(self, rng: np.random.Generator) -> Const:
-        """A random constant from ``const_range`` (log-uniform magnitude with ``const_log_uniform``)."""
-        low, high = self.const_range if self.const_range is not None else (-3.0, 3.0)
-        if self.const_log_uniform:
-            top = max(abs(low), abs(high), 2e-3)
-            value = 10 ** rng.uniform(-3.0, np.log10(top)) * (1.0 if rng.random() < 0.5 else -1.0)
-            value = float(np.clip(value, low, high))
-        else:
-            value = float(rng.uniform(low, high))
-        return Const(_rounded(value))
-
-    def linear(self, rng: np.random.Generator) -> Expr:
-        """c0 + c1 * x1 + ... + cn * xn over every variable, random constants: linear policies are strong
-        baselines in control (ARS), and a GP seldom assembles one with usable coefficients by chance."""
-        tree: Expr = self.constant(rng)
-        for name in self.variables:
-            tree = Call("add", (tree, Call("mul", (self.constant(rng), Var(name)))))
-        return tree
 
     def random_tree(self, rng: np.random.Generator, depth: int, method: str) -> Expr:
         """A tree of at most ``depth`` levels of calls: 'full' (every branch that deep) or 'grow'."""

@@ -132,18 +132,3 @@ def test_log_uniform_constants_span_decades_inside_the_range():
     assert magnitudes.max() <= 2.0 and magnitudes.min() >= 1e-3
     assert (magnitudes < 0.01).mean() > 0.2 and (magnitudes > 0.5).mean() > 0.1  # every decade is drawn
     assert 0.4 < (values > 0).mean() < 0.6
-
-
-def test_linear_trees_weigh_every_input_once_and_evaluate_as_written():
-    factory = TreeFactory(("tanh",), VARIABLES, const_range=(-2.0, 2.0), const_log_uniform=True)
-    rng = np.random.default_rng(4)
-    tree = factory.linear(rng)
-    variables = [node.name for node in subtrees(tree) if isinstance(node, Var)]
-    constants = [node.value for node in subtrees(tree) if isinstance(node, Const)]
-    assert sorted(variables) == sorted(VARIABLES) and len(constants) == len(VARIABLES) + 1
-    validate(tree)
-    point = {name: np.array([float(i + 1)]) for i, name in enumerate(VARIABLES)}
-    # c0 + c1*x1 + ...: the constants come in order, the bias first.
-    expected = constants[0] + sum(c * float(point[name][0]) for c, name in zip(constants[1:], VARIABLES))
-    assert float(evaluate(tree, point)[0]) == pytest.approx(expected)
-    assert factory.linear(np.random.default_rng(4)) == tree and factory.linear(rng) != tree

@@ -111,20 +111,3 @@ def test_gp_learns_cartpole_from_scratch():
     assert result.best_fitness == 500.0
     best, held_out, _ = pick_best(LocalPool(FACTORY), result.state, ENCODING, list(range(100, 110)), 5, 0.01)
     assert held_out >= 400.0, (best, held_out)
-
-
-def test_linear_fraction_seeds_the_first_population_with_linear_trees():
-    def linear_shaped(tree) -> bool:
-        # Built as add(add(..., mul(c, x)), mul(c, x)) over the four inputs: four nested adds at the top.
-        for _ in CARTPOLE:
-            if getattr(tree, "op", None) != "add" or getattr(tree.args[1], "op", None) != "mul":
-                return False
-            tree = tree.args[0]
-        return True
-
-    result = search(5, params=params(generations=1, linear_fraction=0.25))
-    shapes = [linear_shaped(ind[0]) for ind in result.state.population]
-    assert shapes == [True] * 10 + [False] * 30
-    assert search(5, params=params(generations=1, linear_fraction=0.25)).state.population == result.state.population
-    with pytest.raises(ValueError, match="linear_fraction"):
-        params(linear_fraction=1.5)

@@ -68,7 +68,6 @@ def build_search(ctx: StageContext, settings: GPSearchSettings, spec: EnvSpec) -
         max_nodes=settings.max_nodes, p_crossover=settings.p_crossover,
         p_subtree_mutation=settings.p_subtree_mutation, p_hoist_mutation=settings.p_hoist_mutation,
         p_point_mutation=settings.p_point_mutation, p_constant_mutation=settings.p_constant_mutation, target=target,
-        linear_fraction=settings.linear_fraction,
     )
     return factory, encoding, trees, params
 
