@@ -84,11 +84,26 @@ class TeacherSettings:
     (the plain DQN CNN, IFE's baseline). hidden_sizes is for `mlp` only."""
     attention_video_steps: int = 300
     """model ife: agent steps of a greedy rollout saved with attention overlays beside the module (0: none)."""
+    scale_observations: bool = False
+    """model mlp: the network sees observations mapped from the env's bounds to [-1, 1] (MountainCar's velocity
+    spans ±0.07); the scaling is saved inside the module, so every stage still feeds it raw observations."""
 
     def check_env(self, env: str) -> None:
-        """A pixel model needs a pixel Atari env; registers `<Game>Pixels-v0` on first use."""
+        """A pixel model needs a pixel Atari env (registers `<Game>Pixels-v0` on first use); scaling needs bounds."""
         if self.model == "mlp":
+            if self.scale_observations:
+                from nsrl_ray.envs.observation_bounds import observation_scaling
+
+                try:
+                    observation_scaling(env)
+                except ValueError as error:
+                    raise ConfigError(f"stages.teacher.scale_observations: {error}") from None
             return
+        if self.scale_observations:
+            raise ConfigError(
+                f"stages.teacher.scale_observations applies to model 'mlp' only, got model {self.model!r} "
+                "(pixel models scale frames themselves); remove it or use model: mlp."
+            )
         from nsrl_ray.rl_modules.ife_envs import ensure_pixel_env
 
         try:

@@ -16,12 +16,13 @@ from nsrl_ray.pipeline.episodes import EpisodeRecord, play_episodes
 class EpisodeActor:
     """Holds one environment's teacher (and optionally a formula policy) and plays episode chunks."""
 
-    def __init__(self, env_name: str, teacher_module: str, action_kind: str, card: dict | None = None) -> None:
+    def __init__(self, env_name: str, teacher_module: str, action_kind: str, card: dict | None = None,
+                 action_bounds: tuple | None = None) -> None:
         os.environ.setdefault("OMP_NUM_THREADS", "1")
         from nsrl_ray.pipeline.teacher_policy import TeacherPolicy
 
         self.env_name = env_name
-        self.teacher = TeacherPolicy(teacher_module, action_kind)
+        self.teacher = TeacherPolicy(teacher_module, action_kind, action_bounds)
         self.formula = None
         if card is not None:
             from nsrl_ray.explain.policy_card import card_from_dict
@@ -38,8 +39,7 @@ class EpisodeActor:
 
     def _teacher_view(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         logits = self.teacher.logits(batch)
-        greedy = logits.argmax(axis=-1) if self.teacher.action_kind == "discrete" else logits[:, : logits.shape[1] // 2]
-        return logits, greedy
+        return logits, self.teacher.greedy(logits)
 
     def play(self, who: str, seeds: Sequence[int], record: bool = False, epsilon: float = 0.0) -> list[EpisodeRecord]:
         """`who` is "teacher" or "formula"; the teacher's view is recorded on every step either way."""

@@ -26,3 +26,17 @@ def to_env_units(actions: np.ndarray, low: tuple[float, ...], high: tuple[float,
     low_a, high_a = np.asarray(low, dtype=np.float64), np.asarray(high, dtype=np.float64)
     actions = np.asarray(actions, dtype=np.float64).reshape(len(actions), -1)
     return np.clip(low_a + (actions + 1.0) * (high_a - low_a) / 2.0, low_a, high_a)
+
+
+def teacher_action_bounds(ctx: StageContext) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
+    """The env's action bounds when the trial's teacher acts in RLlib's normalised space, else None.
+
+    Handed to `TeacherPolicy` so that the teacher's greedy actions, played and recorded, are env units.
+    """
+    from nsrl_ray.envs import get_env_spec
+    from nsrl_ray.pipeline.stages.symbolic import action_bounds
+
+    if get_env_spec(ctx.config.env).action_kind != "continuous" or not teacher_normalised(ctx):
+        return None
+    low, high = action_bounds(ctx.config.env)
+    return (low, high) if low is not None and high is not None else None

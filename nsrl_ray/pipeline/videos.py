@@ -109,8 +109,9 @@ def record_policy_videos(ctx: StageContext, policy: BatchPolicy) -> dict[str, fl
     if ctx.path(TEACHER_MODULE).exists():
         from nsrl_ray.envs import get_env_spec
         from nsrl_ray.pipeline.teacher_policy import TeacherPolicy
+        from nsrl_ray.pipeline.teacher_units import teacher_action_bounds
 
-        teacher = TeacherPolicy(ctx.path(TEACHER_MODULE), get_env_spec(ctx.config.env).action_kind)
+        teacher = TeacherPolicy(ctx.path(TEACHER_MODULE), get_env_spec(ctx.config.env).action_kind, teacher_action_bounds(ctx))
         players = {"teacher": teacher.act, **players}
     results: dict[str, float | str] = {}
     for who, play in players.items():

@@ -25,3 +25,15 @@ def test_the_teacher_stage_trains_in_normalised_units():
     assert teacher_normalised(StageContext(config=config, seed=0, artifacts=None, reporter=None))  # type: ignore[arg-type]
     no_teacher = parse_experiment({"name": "x", "env": "Pendulum-v1", "stages": {"symbolic": {"learner": "gp_search"}}})
     assert not teacher_normalised(StageContext(config=no_teacher, seed=0, artifacts=None, reporter=None))  # type: ignore[arg-type]
+
+
+def test_teacher_action_bounds_are_given_only_to_normalised_continuous_teachers():
+    from nsrl_ray.pipeline.teacher_units import teacher_action_bounds
+
+    def bounds(env: str, stages: dict) -> object:
+        config = parse_experiment({"name": "x", "env": env, "stages": stages})
+        return teacher_action_bounds(StageContext(config=config, seed=0, artifacts=None, reporter=None))  # type: ignore[arg-type]
+
+    assert bounds("Pendulum-v1", {"teacher": {}}) == ((-2.0,), (2.0,))
+    assert bounds("CartPole-v1", {"teacher": {}}) is None
+    assert bounds("Pendulum-v1", {"symbolic": {"learner": "gp_search"}}) is None

@@ -10,6 +10,7 @@ from nsrl_ray.envs import get_env_spec
 from nsrl_ray.pipeline.actors import play_on_actors, start_actors, stop_actors
 from nsrl_ray.pipeline.context import DATASET, TEACHER_MODULE, StageContext
 from nsrl_ray.pipeline.seeding import episode_seeds
+from nsrl_ray.pipeline.teacher_units import teacher_action_bounds
 
 SHARD_EPISODES = 10  # episodes per shard file: small enough to stream, few enough to list quickly
 
@@ -22,7 +23,7 @@ def run_collect(ctx: StageContext) -> dict:
     started = time.perf_counter()
     actors = start_actors(
         settings.num_actors, ctx.config.resources.cpus_per_actor,
-        ctx.config.env, str(ctx.path(TEACHER_MODULE)), spec.action_kind,
+        ctx.config.env, str(ctx.path(TEACHER_MODULE)), spec.action_kind, None, teacher_action_bounds(ctx),
     )
     try:
         progress = lambda done, total: ctx.report("collect", {"chunks_done": done, "chunks_total": total})

@@ -12,6 +12,7 @@ from nsrl_ray.explain.policy_card import card_from_dict
 from nsrl_ray.pipeline.actors import play_on_actors, start_actors, stop_actors
 from nsrl_ray.pipeline.context import EVALUATION, FORMULAS, TEACHER_MODULE, StageContext
 from nsrl_ray.pipeline.seeding import episode_seeds
+from nsrl_ray.pipeline.teacher_units import teacher_action_bounds
 
 
 def run_evaluate(ctx: StageContext) -> dict:
@@ -28,7 +29,7 @@ def run_evaluate(ctx: StageContext) -> dict:
     started = time.perf_counter()
     actors = start_actors(
         settings.num_actors, ctx.config.resources.cpus_per_actor,
-        ctx.config.env, str(ctx.path(TEACHER_MODULE)), spec.action_kind, card_data,
+        ctx.config.env, str(ctx.path(TEACHER_MODULE)), spec.action_kind, card_data, teacher_action_bounds(ctx),
     )
     try:
         formula_runs = play_on_actors(actors, "formula", seeds)

@@ -21,7 +21,6 @@ from nsrl_ray.envs import EnvSpec, get_env_spec
 from nsrl_ray.pipeline.context import StageContext
 from nsrl_ray.pipeline.seeding import episode_seeds, stage_seed
 from nsrl_ray.pipeline.stages.symbolic import action_bounds, sample_dataset, write_formula_card
-from nsrl_ray.pipeline.teacher_units import teacher_normalised, to_env_units
 from nsrl_ray.search.episode_fitness import EpisodeReturnFactory
 from nsrl_ray.search.gp import GPParams, GPState, Individual, gp_search, pick_best
 from nsrl_ray.search.pool import Pool, make_pool
@@ -115,11 +114,8 @@ def _teacher_warm_start(ctx: StageContext, settings: GPSearchSettings, spec: Env
     if spec.action_kind == "discrete":
         result = distill_discrete(data["obs"], data["teacher_action"], data["teacher_logits"], spec.feature_names, distill, seed)
     else:
-        actions = data["teacher_action"]
-        if teacher_normalised(ctx):  # the dataset holds the module's normalised means, not the actions played by RLlib
-            low, high = action_bounds(ctx.config.env)
-            actions = to_env_units(actions, low, high)  # type: ignore[arg-type]
-        result = distill_continuous(data["obs"], actions, spec.feature_names, distill, seed)
+        # The dataset's teacher actions are env units already (collect maps a normalised teacher's means).
+        result = distill_continuous(data["obs"], data["teacher_action"], spec.feature_names, distill, seed)
     return result.formulas
 
 
@@ -127,13 +123,7 @@ def _linear_warm_start(ctx: StageContext, data: dict[str, np.ndarray], spec: Env
     """One linear formula per action: a ridge fit of the teacher's logits (discrete) or mean actions in env units."""
     from nsrl_ray.symbolic.linear_distill import fit_linear, linear_formula
 
-    if spec.action_kind == "discrete":
-        targets = data["teacher_logits"]
-    else:
-        targets = data["teacher_action"]
-        if teacher_normalised(ctx):
-            low, high = action_bounds(ctx.config.env)
-            targets = to_env_units(targets, low, high)  # type: ignore[arg-type]
+    targets = data["teacher_logits"] if spec.action_kind == "discrete" else data["teacher_action"]
     weights, biases = fit_linear(data["obs"], targets, ridge)
     return tuple(linear_formula(weights[:, k], float(biases[k]), spec.feature_names) for k in range(weights.shape[1]))
 

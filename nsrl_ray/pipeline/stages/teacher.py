@@ -59,9 +59,13 @@ def build_ppo_config(
     )
     if pixels:
         return config.rl_module(rl_module_spec=pixel_module_spec(settings.model))
-    return config.rl_module(
-        model_config=DefaultModelConfig(fcnet_hiddens=hidden, head_fcnet_hiddens=[], vf_share_layers=settings.vf_share_layers)
-    )
+    model_config = DefaultModelConfig(fcnet_hiddens=hidden, head_fcnet_hiddens=[], vf_share_layers=settings.vf_share_layers)
+    if settings.scale_observations:
+        from nsrl_ray.envs.observation_bounds import observation_scaling
+        from nsrl_ray.rl_modules.scaled_obs_ppo import scaled_obs_module_spec
+
+        return config.rl_module(rl_module_spec=scaled_obs_module_spec(model_config, *observation_scaling(env)))
+    return config.rl_module(model_config=model_config)
 
 
 def save_attention_video(ctx: StageContext, module: object) -> dict:
