@@ -37,11 +37,38 @@ def _probability(name: str, value: float) -> None:
 
 
 @dataclass(frozen=True)
+class DQNTeacherSettings:
+    """IFE's Rainbow-lite DQN (double, dueling, n-step, prioritised replay) for `teacher: {algorithm: DQN}`.
+
+    lr, gamma, train_batch_size (the replay minibatch), grad_clip and the EnvRunner counts are the teacher's own keys.
+    """
+
+    n_step: int = 3
+    """Steps of the n-step return."""
+    epsilon_steps: int = 250_000
+    """Agent steps over which ε falls linearly from 1 to 0.01 (IFE: 1M frames)."""
+    replay_capacity: int = 100_000
+    """Transitions the prioritised replay buffer holds."""
+    learning_starts: int = 10_000
+    """Agent steps sampled before the first update."""
+    target_update: int = 2_000
+    """Agent steps between target-network copies."""
+    steps_per_iteration: int = 1_000
+    """Agent steps sampled per training iteration (one update per `n_step` × envs steps sampled)."""
+
+    def __post_init__(self) -> None:
+        for name in ("n_step", "epsilon_steps", "replay_capacity", "target_update", "steps_per_iteration"):
+            _positive(name, getattr(self, name))
+        if self.learning_starts < 0:
+            raise ConfigError(f"learning_starts: got {self.learning_starts}, expected >= 0.")
+
+
+@dataclass(frozen=True)
 class TeacherSettings:
     """Train the neural teacher with RLlib PPO on the new API stack."""
 
-    algorithm: Literal["PPO"] = "PPO"
-    """RLlib algorithm that trains the teacher."""
+    algorithm: Literal["PPO", "DQN"] = "PPO"
+    """RLlib algorithm that trains the teacher: PPO (any model), or DQN with model `ife` (IFE's Rainbow-lite)."""
     max_iterations: int = 40
     """Upper bound on PPO training iterations."""
     stop_return: float | None = None
@@ -84,6 +111,8 @@ class TeacherSettings:
     (the plain DQN CNN, IFE's baseline). hidden_sizes is for `mlp` only."""
     attention_video_steps: int = 300
     """model ife: agent steps of a greedy rollout saved with attention overlays beside the module (0: none)."""
+    dqn: DQNTeacherSettings = field(default_factory=DQNTeacherSettings)
+    """algorithm DQN: replay, n-step, exploration and target settings."""
     scale_observations: bool = False
     """model mlp: the network sees observations mapped from the env's bounds to [-1, 1] (MountainCar's velocity
     spans ±0.07); the scaling is saved inside the module, so every stage still feeds it raw observations."""
@@ -112,6 +141,11 @@ class TeacherSettings:
             raise ConfigError(f"stages.teacher.model {self.model!r}: {error}") from None
 
     def __post_init__(self) -> None:
+        if self.algorithm == "DQN" and self.model != "ife":
+            raise ConfigError(
+                f"algorithm DQN trains the IFE module only (IFE's Rainbow-lite), got model {self.model!r}; "
+                "set model: ife, or algorithm: PPO."
+            )
         if self.attention_video_steps < 0:
             raise ConfigError(f"attention_video_steps: got {self.attention_video_steps}, expected >= 0 (0: no video).")
         for name in ("max_iterations", "train_batch_size", "minibatch_size", "num_epochs", "lr"):

@@ -378,7 +378,7 @@ def test_minibatch_larger_than_batch_and_empty_hidden_sizes_are_refused() -> Non
 
 
 def test_unknown_algorithm_is_refused_with_allowed_values() -> None:
-    with pytest.raises(ConfigError, match=r"stages\.teacher\.algorithm: got 'PPPO', expected one of 'PPO'\. Did you mean 'PPO'\?"):
+    with pytest.raises(ConfigError, match=r"stages\.teacher\.algorithm: got 'PPPO', expected one of 'PPO', 'DQN'\. Did you mean 'PPO'\?"):
         parse_experiment(with_stage("teacher", algorithm="PPPO"))
 
 
@@ -617,7 +617,11 @@ def test_smoke_overrides_are_valid_settings(learner: str) -> None:
         key for key in chosen if key.startswith("stages.symbolic.")} != set()
     config = parse_experiment(apply_overrides(data, chosen))
     for dotted, value in chosen.items():
-        _, stage, key = dotted.split(".")
-        assert getattr(getattr(config.stages, stage), key) == value
-        default = getattr(type(getattr(config.stages, stage))(), key)
+        _, stage, *path = dotted.split(".")  # a nested key: stages.teacher.dqn.learning_starts
+        settings, default_settings = getattr(config.stages, stage), type(getattr(config.stages, stage))()
+        for key in path[:-1]:
+            settings, default_settings = getattr(settings, key), getattr(default_settings, key)
+        key = path[-1]
+        assert getattr(settings, key) == value
+        default = getattr(default_settings, key)
         assert value <= default, f"{dotted} = {value} is not a smaller budget than the default {default}"

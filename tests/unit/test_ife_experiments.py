@@ -23,7 +23,9 @@ def test_ife_experiment_loads_with_and_without_smoke(path):
     config = load_experiment(path)
     teacher = config.stages.teacher
     assert teacher.model == "ife" and config.stages.enabled() == ("teacher",)
-    assert teacher.max_iterations * teacher.train_batch_size * 4 >= 10_000_000  # the GPU-cluster budget: 10M frames
+    # The GPU-cluster budget: 10M frames (frame skip 4) of agent steps sampled per iteration.
+    steps = teacher.dqn.steps_per_iteration if teacher.algorithm == "DQN" else teacher.train_batch_size
+    assert teacher.max_iterations * steps * 4 >= 10_000_000
     assert config.resources.gpus_per_trial == 1 and teacher.attention_video_steps > 0
     smoke = load_experiment(path, smoke=True)
     assert smoke.stages.teacher.max_iterations == 2 and smoke.stages.teacher.train_batch_size == 400
@@ -74,3 +76,31 @@ def test_pixel_env_names_cover_insight_and_ife_games():
     assert ife_game("ALE/Boxing-v5").name == "Boxing"
     with pytest.raises(ValueError, match="expected one of"):
         ife_game("Tetris")
+
+
+def test_dqn_teacher_is_ifes_rainbow_lite_with_the_teachers_keys():
+    from ray.rllib.algorithms.dqn import DQNConfig
+
+    from nsrl_ray.config.schema import DQNTeacherSettings
+    from nsrl_ray.pipeline.stages.teacher import build_teacher_config
+    from nsrl_ray.rl_modules.ife import IFEDQNTorchRLModule
+
+    settings = TeacherSettings(algorithm="DQN", model="ife", lr=1e-4, gamma=0.98, train_batch_size=64, minibatch_size=64, grad_clip=5.0,
+                               dqn=DQNTeacherSettings(n_step=5, learning_starts=100, steps_per_iteration=250))
+    config = build_teacher_config("BoxingPixels-v0", settings, seed=0, cpus_per_actor=1.0)
+    assert isinstance(config, DQNConfig) and config.rl_module_spec.module_class is IFEDQNTorchRLModule
+    assert (config.lr, config.gamma, config.train_batch_size_per_learner, config.grad_clip) == (1e-4, 0.98, 64, 5.0)
+    assert (config.n_step, config.num_steps_sampled_before_learning_starts, config.min_sample_timesteps_per_iteration) == (
+        5, 100, 250)
+    assert config.double_q and config.dueling and config.replay_buffer_config["type"] == "PrioritizedEpisodeReplayBuffer"
+    ppo = build_teacher_config("BoxingPixels-v0", TeacherSettings(model="ife"), seed=0, cpus_per_actor=1.0)
+    assert not isinstance(ppo, DQNConfig)
+
+
+def test_dqn_teacher_is_refused_without_the_ife_module():
+    with pytest.raises(ConfigError, match="algorithm DQN trains the IFE module only"):
+        TeacherSettings(algorithm="DQN", model="nature_cnn")
+    with pytest.raises(ConfigError, match="steps_per_iteration"):
+        from nsrl_ray.config.schema import DQNTeacherSettings
+
+        DQNTeacherSettings(steps_per_iteration=0)

@@ -1,10 +1,11 @@
-"""Stage `teacher`: train a neural policy with RLlib PPO (new API stack) and save its RLModule."""
+"""Stage `teacher`: train a neural policy with RLlib PPO (or IFE's Rainbow-lite DQN) and save its RLModule."""
 
 from __future__ import annotations
 
 import shutil
 import time
 
+from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
 from ray.rllib.algorithms.ppo import PPOConfig
 from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
 from ray.rllib.utils.metrics import (
@@ -22,7 +23,7 @@ from nsrl_ray.pipeline.context import TEACHER_ALGO, TEACHER_MODULE, StageContext
 from nsrl_ray.pipeline.rllib_env import rllib_env_name
 from nsrl_ray.pipeline.seeding import stage_seed
 
-_LEARNER_METRICS = ("policy_loss", "vf_loss", "entropy")
+_LEARNER_METRICS = ("policy_loss", "vf_loss", "entropy", "qf_loss", "qf_mean")
 
 
 def build_ppo_config(
@@ -68,6 +69,33 @@ def build_ppo_config(
     return config.rl_module(model_config=model_config)
 
 
+def build_dqn_config(env: str, settings: TeacherSettings, seed: int, cpus_per_actor: float,
+                     gpus_per_learner: float = 0.0) -> AlgorithmConfig:
+    """IFE's Rainbow-lite DQN on a pixel env (`algorithm: DQN`, model `ife`), with the teacher's shared keys."""
+    from nsrl_ray.rl_modules.ife_algos import ife_dqn_config
+
+    dqn = settings.dqn
+    config = ife_dqn_config(
+        env, seed=seed, lr=settings.lr, train_batch_size=settings.train_batch_size, n_step=dqn.n_step,
+        epsilon_steps=dqn.epsilon_steps, capacity=dqn.replay_capacity, learning_starts=dqn.learning_starts,
+        target_update=dqn.target_update, num_env_runners=settings.num_env_runners,
+        num_envs_per_env_runner=settings.num_envs_per_env_runner,
+    )
+    return (
+        config.env_runners(num_cpus_per_env_runner=cpus_per_actor)
+        .learners(num_learners=0, num_gpus_per_learner=gpus_per_learner)
+        .training(gamma=settings.gamma, grad_clip=settings.grad_clip)
+        .reporting(min_sample_timesteps_per_iteration=dqn.steps_per_iteration)
+    )
+
+
+def build_teacher_config(env: str, settings: TeacherSettings, seed: int, cpus_per_actor: float,
+                         gpus_per_learner: float = 0.0) -> AlgorithmConfig:
+    """The RLlib config of the teacher's algorithm (PPO or DQN)."""
+    build = build_dqn_config if settings.algorithm == "DQN" else build_ppo_config
+    return build(env, settings, seed, cpus_per_actor, gpus_per_learner)
+
+
 def save_attention_video(ctx: StageContext, module: object) -> dict:
     """model ife: a greedy rollout with the attention mask over the screen, as a gif and in TensorBoard."""
     from nsrl_ray.rl_modules.ife_envs import pixel_game
@@ -94,7 +122,7 @@ def run_teacher(ctx: StageContext) -> dict:
     spec = get_env_spec(ctx.config.env)
     target = settings.stop_return if settings.stop_return is not None else spec.solved_return
     resources = ctx.config.resources
-    config = build_ppo_config(
+    config = build_teacher_config(
         ctx.config.env, settings, stage_seed(ctx.seed, "teacher"), resources.cpus_per_actor, resources.gpus_per_trial
     )
     algo = config.build_algo()
