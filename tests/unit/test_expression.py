@@ -6,7 +6,6 @@ import dataclasses
 import math
 import pickle
 import random
-import time
 
 import numpy as np
 import pytest
@@ -211,15 +210,22 @@ def test_compiled_column_order_and_shapes() -> None:
         compile_expression(Var("a"), ["a", "a"])
 
 
-def test_compiled_is_fast_at_batch_size_one() -> None:
+def test_compiled_function_does_no_validation_or_parsing_per_call(monkeypatch) -> None:
+    # Speed is measured in scripts/bench_quickstart.py (formula actions/s); here, structurally: once
+    # compiled, a call never goes back to the validator (which every re-parse or re-build would).
+    import nsrl_ray.symbolic.expression as expression
+
     fn = compile_expression(p("x * 0.5 + log(y / z) - max(sin(x), 1.0 / 3.0) * tanh(y + 2.0)"), VARIABLES)
     obs = np.array([[0.1, -0.2, 0.3]])
-    fn(obs)
-    start = time.perf_counter()
-    for _ in range(2000):
-        fn(obs)
-    per_call = (time.perf_counter() - start) / 2000
-    assert per_call < 5e-4  # generous: ~10-20 us expected; guards against accidental re-parsing
+    expected = fn(obs)
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the compiled function validated its expression again")
+
+    monkeypatch.setattr(expression, "validate", refuse)
+    np.testing.assert_array_equal(fn(obs), expected)
+    with pytest.raises(AssertionError, match="validated"):
+        compile_expression(p("x + y"), VARIABLES)  # the guard does catch a rebuild
 
 
 # ----------------------------------------------------------------------------- primitives
