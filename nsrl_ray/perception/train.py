@@ -148,6 +148,10 @@ def perception_metrics(
 ) -> dict[str, float]:
     """Coordinate MAE (normalised units, on present labels), MAE on `subset`, existence P/R/F1.
 
+    `balanced_accuracy` (mean of the hit rates on present and absent labels) scores 0.5 for any
+    constant existence guess, which F1 does not: "always present" reaches F1 ~0.9 when objects
+    are mostly on screen.
+
     `subset` names slots or features (e.g. the variables of the final formula); its MAE is NaN
     when it is empty. MAE uses the clamped predicted centre, whatever the existence head says.
     """
@@ -166,8 +170,13 @@ def perception_metrics(
     precision = tp / (tp + fp) if tp + fp else 0.0
     recall = tp / (tp + fn) if tp + fn else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    tn = float((~pred & ~truth).sum())
+    specificity = tn / (tn + fp) if tn + fp else 0.0
     mae = float(err[truth].mean()) if truth.any() else float("nan")
-    result = {"mae": mae, "precision": precision, "recall": recall, "f1": f1}
+    result = {
+        "mae": mae, "precision": precision, "recall": recall, "f1": f1,
+        "balanced_accuracy": (recall + specificity) / 2,
+    }
     if subset:
         sel = truth & _subset_mask(model, subset)[None]
         result["mae_subset"] = float(err[sel].mean()) if sel.any() else float("nan")

@@ -32,5 +32,7 @@ def test_cnn_learns_pong_objects() -> None:
     # A learner that only fits the means (or nothing) stays at or above the baseline (~0.12).
     assert metrics["mae"] < 0.5 * baseline, (metrics, baseline)
     assert metrics["mae_subset"] < baseline
-    # "Always present" scores precision ~0.8 here (the ball is often off screen); learning beats it.
-    assert metrics["precision"] > untrained["precision"] + 0.05 and metrics["f1"] > 0.9, metrics
+    # "Always present" scores precision ~0.8 here (the ball is often off screen) and balanced
+    # accuracy 0.5, as does any constant guess; learning beats both clearly.
+    assert metrics["precision"] > untrained["precision"] + 0.05, metrics
+    assert metrics["balanced_accuracy"] > 0.8, metrics

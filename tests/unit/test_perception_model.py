@@ -93,6 +93,7 @@ def test_metrics_precision_recall_and_subset_mae() -> None:
         model.coordinates.bias[0] = 0.7  # player x at t0 is off by 0.2
     m = perception_metrics(model, data, subset=["ball"])
     assert m["recall"] == 1.0 and m["precision"] == pytest.approx(2 / 3) and m["f1"] == pytest.approx(0.8)
+    assert m["balanced_accuracy"] == pytest.approx(0.5)  # a constant guess, however high its F1
     assert m["mae_subset"] == pytest.approx(0.0, abs=1e-6)
     assert m["mae"] == pytest.approx(0.1 / 8, abs=1e-6)  # one of 8 present slot-frames has error (0.2 + 0) / 2
     assert perception_metrics(model, data, subset=["player_x_t0"])["mae_subset"] == pytest.approx(0.1, abs=1e-6)
