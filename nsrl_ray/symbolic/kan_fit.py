@@ -476,10 +476,32 @@ class KANFitResult:
         return path
 
 
-def _loss_function(action_kind: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+Bounds = tuple[np.ndarray, np.ndarray]
+
+
+def _loss_function(action_kind: str, bounds: Bounds | None = None) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """Cross-entropy on action indices; squared error on continuous actions.
+
+    With action `bounds` the error is the one the environment sees after it clips the action:
+    where the teacher sits on a bound, overshooting that bound costs nothing. A swing-up
+    teacher is saturated much of the time, and a plain MSE spends the network's few edges on
+    reproducing the flat top of the clipped teacher instead of the switching surface.
+    """
     if action_kind == "discrete":
         return torch.nn.functional.cross_entropy
-    return lambda pred, target: torch.mean((pred - target) ** 2)
+    if bounds is None:
+        return lambda pred, target: torch.mean((pred - target) ** 2)
+    low, high = (torch.tensor(np.array(b, dtype=np.float64)) for b in bounds)
+
+    def bounded_mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        error = pred - target
+        at_high = target >= high.to(target.dtype) - 1e-6
+        at_low = target <= low.to(target.dtype) + 1e-6
+        error = torch.where(at_high, error.clamp(max=0.0), error)
+        error = torch.where(at_low, error.clamp(min=0.0), error)
+        return torch.mean(error**2)
+
+    return bounded_mse
 
 
 def _refit(
@@ -520,10 +542,12 @@ def _refit(
     return before, after
 
 
-def _score(outputs: np.ndarray, targets: np.ndarray, action_kind: str) -> float:
-    """Agreement with the teacher's action (discrete) or mean squared error (continuous)."""
+def _score(outputs: np.ndarray, targets: np.ndarray, action_kind: str, bounds: Bounds | None = None) -> float:
+    """Agreement with the teacher's action (discrete) or mean squared error of the clipped action (continuous)."""
     if action_kind == "discrete":
         return float(np.mean(outputs.argmax(axis=1) == targets))
+    if bounds is not None:
+        outputs = np.clip(outputs, *bounds)
     return float(np.mean((outputs - targets) ** 2))
 
 
@@ -535,11 +559,13 @@ def fit_kan(
     settings: KANSettings,
     seed: int,
     n_actions: int | None = None,
+    action_bounds: Bounds | None = None,
 ) -> KANFitResult:
     """Fit a KAN to (observation -> teacher action) pairs and extract one formula per action.
 
     discrete: `targets` are action indices (cross-entropy, `n_actions` outputs, argmax acts);
-    continuous: `targets` are (batch, dims) actions (mean squared error). Deterministic for a seed.
+    continuous: `targets` are (batch, dims) actions (mean squared error; with `action_bounds`,
+    the error of the clipped action, see `_loss_function`). Deterministic for a seed.
     """
     from kan import KAN
 
@@ -556,6 +582,9 @@ def fit_kan(
     elif action_kind == "continuous":
         labels = np.asarray(targets, dtype=np.float64).reshape(len(obs), -1)
         n_out = labels.shape[1]
+        if action_bounds is not None:
+            action_bounds = tuple(np.broadcast_to(np.asarray(b, dtype=np.float64), (n_out,)) for b in action_bounds)
+            labels = np.clip(labels, *action_bounds)
     else:
         raise ValueError(f"action_kind {action_kind!r}; expected 'discrete' or 'continuous'.")
     if len(obs) != len(labels):
@@ -581,7 +610,8 @@ def fit_kan(
         "test_input": torch.as_tensor(z[val], dtype=torch.float32),
         "test_label": torch.as_tensor(labels[val], dtype=label_dtype),
     }
-    loss_fn = _loss_function(action_kind)
+    bounds = action_bounds if action_kind == "continuous" else None
+    loss_fn = _loss_function(action_kind, bounds)
     width = [obs.shape[1], *settings.hidden, n_out]
     edge_rows = rng.choice(train, size=min(settings.edge_samples, len(train)), replace=False)
     x_edges = torch.as_tensor(z[np.sort(edge_rows)], dtype=torch.float32)
@@ -617,8 +647,8 @@ def fit_kan(
     spline_out = result.spline_outputs(obs[val])
     symbolic_out = result.symbolic_outputs(obs[val])
     result.metrics = {
-        "spline_validation_" + ("agreement" if action_kind == "discrete" else "mse"): _score(spline_out, labels[val], action_kind),
-        "symbolic_validation_" + ("agreement" if action_kind == "discrete" else "mse"): _score(symbolic_out, labels[val], action_kind),
+        "spline_validation_" + ("agreement" if action_kind == "discrete" else "mse"): _score(spline_out, labels[val], action_kind, bounds),
+        "symbolic_validation_" + ("agreement" if action_kind == "discrete" else "mse"): _score(symbolic_out, labels[val], action_kind, bounds),
         "refit_loss_before": loss_before,
         "refit_loss_after": loss_after,
         "edges": float(len([e for e in edges if e.c != 0.0])),

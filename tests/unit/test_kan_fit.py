@@ -13,7 +13,16 @@ from nsrl_ray.config.schema import KANSettings
 from nsrl_ray.explain.policy_card import PolicyCard, card_from_dict
 from nsrl_ray.symbolic import evaluate, parse_expression, to_text, variables_of
 from nsrl_ray.symbolic.formula_policy import FormulaPolicy
-from nsrl_ray.symbolic.kan_fit import EDGE_FUNCTIONS, EdgeFit, SymbolicKAN, _Layer, fit_edge, fit_kan, symbolic_to_formulas
+from nsrl_ray.symbolic.kan_fit import (
+    EDGE_FUNCTIONS,
+    EdgeFit,
+    SymbolicKAN,
+    _Layer,
+    _loss_function,
+    fit_edge,
+    fit_kan,
+    symbolic_to_formulas,
+)
 
 NAMES = ("cart_position", "cart_velocity", "pole_angle", "pole_angular_velocity")
 FAST = KANSettings(steps=8, retrain_steps=2, refit_steps=15, edge_samples=256)
@@ -123,6 +132,34 @@ def test_continuous_formula_tracks_the_teacher():
     policy = FormulaPolicy(("cos_a", "sin_a", "speed"), result.formulas, ("torque",), "continuous", (-2.0,), (2.0,))
     error = np.mean((policy.act(obs)[:, 0] - target[:, 0]) ** 2)
     assert error < 0.05 * target.var(), (error, target.var())
+
+
+def test_bounded_loss_is_the_error_after_the_env_clips():
+    loss = _loss_function("continuous", (np.array([-2.0]), np.array([2.0])))
+    target = torch.tensor([[2.0], [2.0], [-2.0], [0.5]], dtype=torch.float64)
+    assert float(loss(torch.tensor([[5.0], [2.0], [-7.0], [0.5]], dtype=torch.float64), target)) == 0.0
+    # Falling short of a saturated teacher, or missing an unsaturated one, still costs.
+    assert float(loss(torch.tensor([[1.0], [2.0], [-2.0], [1.5]], dtype=torch.float64), target)) == pytest.approx(2 / 4)
+    assert float(_loss_function("continuous")(torch.tensor([[5.0]]), torch.tensor([[2.0]]))) == 9.0
+
+
+def _saturated_play(policy, obs: np.ndarray, target: np.ndarray) -> float:
+    return float(np.mean((np.clip(policy.act(obs)[:, 0], -2, 2) - target[:, 0]) ** 2))
+
+
+def test_a_saturated_teacher_is_fitted_better_with_its_bounds():
+    # A bang-bang swing-up-like teacher: saturated on most states, a steep ramp between.
+    rng = np.random.default_rng(1)
+    obs = rng.uniform(-1, 1, size=(1500, 3)) * [1.0, 1.0, 8.0]
+    target = np.clip(-10.0 * obs[:, 1] - 1.5 * obs[:, 2], -2, 2)[:, None]
+    assert np.mean(np.abs(target) == 2.0) > 0.6
+    names, settings = ("cos_a", "sin_a", "speed"), dataclasses.replace(FAST, grid=3, hidden=(2,))
+    errors = {}
+    for label, bounds in (("plain", None), ("bounded", (np.array([-2.0]), np.array([2.0])))):
+        result = fit_kan(obs, target, names, "continuous", settings, seed=0, action_bounds=bounds)
+        policy = FormulaPolicy(names, result.formulas, ("torque",), "continuous", (-2.0,), (2.0,))
+        errors[label] = _saturated_play(policy, obs, target)
+    assert errors["bounded"] < 0.5 * errors["plain"], errors
 
 
 def test_same_seed_same_formulas_and_global_rng_untouched():

@@ -54,13 +54,12 @@ def learn_kan(ctx: StageContext) -> dict:
     if spec.action_kind == "discrete":
         targets = data["teacher_action"]
     else:
-        # The env clips actions; fitting the clipped teacher keeps the formula off unreachable values.
         targets = data["teacher_action"].reshape(len(obs), -1)
-        if low is not None and high is not None:
-            targets = np.clip(targets, low, high)
+    # The env clips continuous actions: the fit sees the clipped teacher and forgives overshoot past a bound.
+    bounds = (low, high) if spec.action_kind == "continuous" and low is not None and high is not None else None
     result = fit_kan(
         obs, targets, spec.feature_names, spec.action_kind, settings, stage_seed(ctx.seed, "symbolic"),
-        n_actions=spec.n_actions,
+        n_actions=spec.n_actions, action_bounds=bounds,
     )
     for row in result.history:
         ctx.report("symbolic", {f"kan_{key}": value for key, value in row.items()})
