@@ -54,7 +54,8 @@ def _ray_init() -> None:
 
 
 def train(game: str, model: str, minutes: float, out: Path, seed: int = 0, smoke: bool = False,
-          max_iterations: int | None = None, model_config: dict | None = None, log=print) -> Path:
+          max_iterations: int | None = None, model_config: dict | None = None, lr: float | None = None,
+          log=print) -> Path:
     """PPO for a wall-clock budget; the module is saved every few iterations and at the end. Returns its folder."""
     from nsrl_ray.pipeline.stages.teacher import build_ppo_config
     from nsrl_ray.rl_modules.ife_algos import pixel_module_spec
@@ -62,7 +63,8 @@ def train(game: str, model: str, minutes: float, out: Path, seed: int = 0, smoke
 
     env_name = f"{game}Pixels-v0"
     ensure_pixel_env(env_name)
-    settings = TeacherSettings(model=model, max_iterations=max_iterations or 1_000_000, **(SMOKE_PPO if smoke else PPO_SETTINGS))
+    ppo = dict(SMOKE_PPO if smoke else PPO_SETTINGS, **({"lr": lr} if lr else {}))
+    settings = TeacherSettings(model=model, max_iterations=max_iterations or 1_000_000, **ppo)
     _ray_init()
     config = build_ppo_config(env_name, settings, seed=seed, cpus_per_actor=1.0)
     if model_config:
@@ -82,7 +84,10 @@ def train(game: str, model: str, minutes: float, out: Path, seed: int = 0, smoke
             runners = result.get("env_runners", {})
             row = {"iteration": iteration, "env_steps": int(runners.get("num_env_steps_sampled_lifetime", 0)),
                    "return_mean": float(runners.get("episode_return_mean", float("nan"))),
-                   "time_s": round(time.perf_counter() - started, 1)}
+                   "time_s": round(time.perf_counter() - started, 1),
+                   # where an iteration's time goes: sampling (EnvRunner) or the PPO update (learner)
+                   "sample_s": round(float(result.get("timers", {}).get("env_runner_sampling_timer", float("nan"))), 2),
+                   "learn_s": round(float(result.get("timers", {}).get("learner_update_timer", float("nan"))), 2)}
             rows.append(row)
             log(json.dumps(row))
             if iteration % 10 == 0:
@@ -294,6 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--episodes", type=int, default=5, help="evaluation episodes (whole games, raw score)")
     t.add_argument("--video-steps", type=int, default=600)
     t.add_argument("--max-iterations", type=int, default=None, help="stop after this many PPO iterations at most")
+    t.add_argument("--lr", type=float, default=None, help="PPO learning rate (default: INSIGHT's 2.5e-4)")
     t.add_argument("--smoke", action="store_true")
     t.add_argument("--small", action="store_true",
                    help="IFE with m = 1 and a 128-wide attention scorer (~9× cheaper on CPU; same architecture)")
@@ -321,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
                                                                              max_iterations=args.max_iterations)
         small = SMALL_IFE if args.small and args.model == "ife" else None
         module_path = train(args.game, args.model, out=args.out, seed=args.seed, smoke=args.smoke, model_config=small,
-                            **budget)
+                            lr=args.lr, **budget)
         evaluate(args.game, module_path, 1 if args.smoke else args.episodes, args.seed + 1000,
                  20 if args.smoke else args.video_steps, args.out)
     return 0

@@ -55,12 +55,15 @@ class DQNTeacherSettings:
     """Agent steps between target-network copies."""
     steps_per_iteration: int = 1_000
     """Agent steps sampled per training iteration (one update per `n_step` × envs steps sampled)."""
+    final_epsilon: float = 0.01
+    """model mlp: ε after `epsilon_steps` (IFE's pixel module keeps its 0.01)."""
 
     def __post_init__(self) -> None:
         for name in ("n_step", "epsilon_steps", "replay_capacity", "target_update", "steps_per_iteration"):
             _positive(name, getattr(self, name))
         if self.learning_starts < 0:
             raise ConfigError(f"learning_starts: got {self.learning_starts}, expected >= 0.")
+        _probability("final_epsilon", self.final_epsilon)
 
 
 @dataclass(frozen=True)
@@ -68,7 +71,8 @@ class TeacherSettings:
     """Train the neural teacher with RLlib PPO on the new API stack."""
 
     algorithm: Literal["PPO", "DQN"] = "PPO"
-    """RLlib algorithm that trains the teacher: PPO (any model), or DQN with model `ife` (IFE's Rainbow-lite)."""
+    """RLlib algorithm that trains the teacher: PPO (any model), or Rainbow-lite DQN (IFE's) with model `ife`,
+    or with model `mlp` on a discrete-action env (sparse rewards where PPO never finds the goal: MountainCar)."""
     max_iterations: int = 40
     """Upper bound on PPO training iterations."""
     stop_return: float | None = None
@@ -120,6 +124,14 @@ class TeacherSettings:
     def check_env(self, env: str) -> None:
         """A pixel model needs a pixel Atari env (registers `<Game>Pixels-v0` on first use); scaling needs bounds."""
         if self.model == "mlp":
+            if self.algorithm == "DQN":
+                from nsrl_ray.envs import get_env_spec
+
+                if get_env_spec(env).action_kind != "discrete":
+                    raise ConfigError(
+                        f"stages.teacher.algorithm DQN needs discrete actions; {env} has continuous ones. "
+                        "Use algorithm: PPO."
+                    )
             if self.scale_observations:
                 from nsrl_ray.envs.observation_bounds import observation_scaling
 
@@ -141,11 +153,13 @@ class TeacherSettings:
             raise ConfigError(f"stages.teacher.model {self.model!r}: {error}") from None
 
     def __post_init__(self) -> None:
-        if self.algorithm == "DQN" and self.model != "ife":
+        if self.algorithm == "DQN" and self.model not in ("ife", "mlp"):
             raise ConfigError(
-                f"algorithm DQN trains the IFE module only (IFE's Rainbow-lite), got model {self.model!r}; "
+                f"algorithm DQN trains model ife (IFE's Rainbow-lite) or mlp, got model {self.model!r}; "
                 "set model: ife, or algorithm: PPO."
             )
+        if self.algorithm == "DQN" and self.scale_observations:
+            raise ConfigError("stages.teacher.scale_observations is for PPO teachers; remove it or use algorithm: PPO.")
         if self.attention_video_steps < 0:
             raise ConfigError(f"attention_video_steps: got {self.attention_video_steps}, expected >= 0 (0: no video).")
         for name in ("max_iterations", "train_batch_size", "minibatch_size", "num_epochs", "lr"):

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from ray.rllib.algorithms.dqn.default_dqn_rl_module import QF_PREDS
 from ray.rllib.core.columns import Columns
 from ray.rllib.core.rl_module.rl_module import RLModule
 
@@ -33,9 +34,12 @@ class TeacherPolicy:
 
     @torch.no_grad()
     def logits(self, obs: np.ndarray) -> np.ndarray:
-        """Action-distribution inputs for a (batch, n_features) array (discrete: logits)."""
-        batch = torch.as_tensor(np.asarray(obs, dtype=np.float32))
-        out = self.module.forward_inference({Columns.OBS: batch})
+        """Action-distribution inputs for a (batch, n_features) array (discrete: logits; DQN: Q-values)."""
+        batch = {Columns.OBS: torch.as_tensor(np.asarray(obs, dtype=np.float32))}
+        if hasattr(self.module, "compute_q_values"):
+            # A DQN module's inference pass returns only the greedy actions; its Q-values play the logits.
+            return self.module.compute_q_values(batch)[QF_PREDS].cpu().numpy().astype(np.float64)
+        out = self.module.forward_inference(batch)
         return out[Columns.ACTION_DIST_INPUTS].cpu().numpy().astype(np.float64)
 
     def greedy(self, dist_inputs: np.ndarray) -> np.ndarray:

@@ -9,6 +9,7 @@ from ray.rllib.algorithms.dqn import DQNConfig
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 from ray.tune.registry import register_env
 
+from nsrl_ray.pipeline.rainbow_lite import rainbow_lite_config
 from nsrl_ray.rl_modules.ife import IFEDQNTorchRLModule, IFEPPOTorchRLModule, NatureCNNPPOTorchRLModule
 from nsrl_ray.rl_modules.ife_envs import ensure_pixel_env, make_ife_pixel_env
 
@@ -46,28 +47,16 @@ def ife_dqn_config(env_name: str, *, seed: int = 0, lr: float = 2.5e-4, train_ba
                    n_step: int = 3, epsilon_steps: int = 250_000, capacity: int = 100_000,
                    learning_starts: int = 10_000, target_update: int = 2_000, num_env_runners: int = 0,
                    num_envs_per_env_runner: int = 1, model_config: dict[str, Any] | None = None) -> DQNConfig:
-    """IFE's Rainbow-lite: double + dueling DQN, 3-step returns, prioritised replay, Huber loss, no distributional head.
+    """IFE's Rainbow-lite (`rainbow_lite_config`) with the IFE Q-network on a pixel env.
 
     ε falls linearly from 1 to 0.01 over ``epsilon_steps`` agent steps (IFE: 1M frames = 250k steps).
-    RLlib's prioritised buffer keeps β fixed (0.45 here, IFE's start value; IFE anneals it to 1).
     The exploration passes do not return the attention column by default, so the replay buffer
     does not store 196 floats per step; inference passes always do.
     """
-    return (
-        DQNConfig()
-        .environment(rllib_pixel_env(env_name))
-        .env_runners(num_env_runners=num_env_runners, num_envs_per_env_runner=num_envs_per_env_runner)
-        .learners(num_learners=0)
-        .training(
-            double_q=True, dueling=True, num_atoms=1, noisy=False, n_step=n_step, lr=lr,
-            train_batch_size_per_learner=train_batch_size, td_error_loss_fn="huber",
-            epsilon=[(0, 1.0), (epsilon_steps, 0.01)],
-            replay_buffer_config={"type": "PrioritizedEpisodeReplayBuffer", "capacity": capacity,
-                                  "alpha": 0.5, "beta": 0.45},
-            num_steps_sampled_before_learning_starts=learning_starts,
-            target_network_update_freq=target_update,
-        )
-        .rl_module(rl_module_spec=RLModuleSpec(module_class=IFEDQNTorchRLModule,
-                                               model_config={"record_attention": False, **(model_config or {})}))
-        .debugging(seed=seed, log_level="ERROR")
+    config = rainbow_lite_config(
+        rllib_pixel_env(env_name), seed=seed, lr=lr, train_batch_size=train_batch_size, n_step=n_step,
+        epsilon_steps=epsilon_steps, capacity=capacity, learning_starts=learning_starts, target_update=target_update,
+        num_env_runners=num_env_runners, num_envs_per_env_runner=num_envs_per_env_runner,
     )
+    return config.rl_module(rl_module_spec=RLModuleSpec(
+        module_class=IFEDQNTorchRLModule, model_config={"record_attention": False, **(model_config or {})}))

@@ -97,9 +97,15 @@ def test_dqn_teacher_is_ifes_rainbow_lite_with_the_teachers_keys():
     assert not isinstance(ppo, DQNConfig)
 
 
-def test_dqn_teacher_is_refused_without_the_ife_module():
-    with pytest.raises(ConfigError, match="algorithm DQN trains the IFE module only"):
+def test_dqn_teacher_is_refused_for_the_nature_cnn_and_for_scaled_observations():
+    with pytest.raises(ConfigError, match="algorithm DQN trains model ife .* or mlp, got model 'nature_cnn'"):
         TeacherSettings(algorithm="DQN", model="nature_cnn")
+    with pytest.raises(ConfigError, match="scale_observations is for PPO teachers"):
+        TeacherSettings(algorithm="DQN", scale_observations=True)
+    with pytest.raises(ConfigError, match="final_epsilon"):
+        from nsrl_ray.config.schema import DQNTeacherSettings
+
+        DQNTeacherSettings(final_epsilon=1.5)
     with pytest.raises(ConfigError, match="steps_per_iteration"):
         from nsrl_ray.config.schema import DQNTeacherSettings
 

@@ -1,4 +1,4 @@
-"""Stage `teacher`: train a neural policy with RLlib PPO (or IFE's Rainbow-lite DQN) and save its RLModule."""
+"""Stage `teacher`: train a neural policy with RLlib PPO (or Rainbow-lite DQN) and save its RLModule."""
 
 from __future__ import annotations
 
@@ -71,16 +71,23 @@ def build_ppo_config(
 
 def build_dqn_config(env: str, settings: TeacherSettings, seed: int, cpus_per_actor: float,
                      gpus_per_learner: float = 0.0) -> AlgorithmConfig:
-    """IFE's Rainbow-lite DQN on a pixel env (`algorithm: DQN`, model `ife`), with the teacher's shared keys."""
-    from nsrl_ray.rl_modules.ife_algos import ife_dqn_config
-
+    """Rainbow-lite DQN (`algorithm: DQN`): IFE's Q-network on a pixel env, or RLlib's MLP on feature vectors."""
     dqn = settings.dqn
-    config = ife_dqn_config(
-        env, seed=seed, lr=settings.lr, train_batch_size=settings.train_batch_size, n_step=dqn.n_step,
-        epsilon_steps=dqn.epsilon_steps, capacity=dqn.replay_capacity, learning_starts=dqn.learning_starts,
-        target_update=dqn.target_update, num_env_runners=settings.num_env_runners,
-        num_envs_per_env_runner=settings.num_envs_per_env_runner,
+    shared = dict(
+        seed=seed, lr=settings.lr, train_batch_size=settings.train_batch_size, n_step=dqn.n_step,
+        epsilon_steps=dqn.epsilon_steps, learning_starts=dqn.learning_starts, target_update=dqn.target_update,
+        num_env_runners=settings.num_env_runners, num_envs_per_env_runner=settings.num_envs_per_env_runner,
     )
+    if settings.model == "ife":
+        from nsrl_ray.rl_modules.ife_algos import ife_dqn_config
+
+        config = ife_dqn_config(env, capacity=dqn.replay_capacity, **shared)
+    else:
+        from nsrl_ray.pipeline.rainbow_lite import rainbow_lite_config
+
+        config = rainbow_lite_config(
+            rllib_env_name(env), capacity=dqn.replay_capacity, final_epsilon=dqn.final_epsilon, **shared
+        ).rl_module(model_config=DefaultModelConfig(fcnet_hiddens=list(settings.hidden_sizes), head_fcnet_hiddens=[]))
     return (
         config.env_runners(num_cpus_per_env_runner=cpus_per_actor)
         .learners(num_learners=0, num_gpus_per_learner=gpus_per_learner)
