@@ -46,7 +46,7 @@ class DQNTeacherSettings:
     n_step: int = 3
     """Steps of the n-step return."""
     epsilon_steps: int = 250_000
-    """Agent steps over which ε falls linearly from 1 to 0.01 (IFE: 1M frames)."""
+    """Agent steps over which ε falls linearly from 1 to `final_epsilon` (IFE: 1M frames)."""
     replay_capacity: int = 100_000
     """Transitions the prioritised replay buffer holds."""
     learning_starts: int = 10_000
@@ -56,7 +56,7 @@ class DQNTeacherSettings:
     steps_per_iteration: int = 1_000
     """Agent steps sampled per training iteration (one update per `n_step` × envs steps sampled)."""
     final_epsilon: float = 0.01
-    """model mlp: ε after `epsilon_steps` (IFE's pixel module keeps its 0.01)."""
+    """ε after `epsilon_steps`, kept from then on (IFE: 0.01)."""
 
     def __post_init__(self) -> None:
         for name in ("n_step", "epsilon_steps", "replay_capacity", "target_update", "steps_per_iteration"):

@@ -44,18 +44,20 @@ def pixel_module_spec(model: str, model_config: dict[str, Any] | None = None) ->
 
 
 def ife_dqn_config(env_name: str, *, seed: int = 0, lr: float = 2.5e-4, train_batch_size: int = 512,
-                   n_step: int = 3, epsilon_steps: int = 250_000, capacity: int = 100_000,
+                   n_step: int = 3, epsilon_steps: int = 250_000, final_epsilon: float = 0.01, capacity: int = 100_000,
                    learning_starts: int = 10_000, target_update: int = 2_000, num_env_runners: int = 0,
                    num_envs_per_env_runner: int = 1, model_config: dict[str, Any] | None = None) -> DQNConfig:
     """IFE's Rainbow-lite (`rainbow_lite_config`) with the IFE Q-network on a pixel env.
 
-    ε falls linearly from 1 to 0.01 over ``epsilon_steps`` agent steps (IFE: 1M frames = 250k steps).
+    ε falls linearly from 1 to ``final_epsilon`` over ``epsilon_steps`` agent steps
+    (IFE: to 0.01 over 1M frames = 250k steps).
     The exploration passes do not return the attention column by default, so the replay buffer
     does not store 196 floats per step; inference passes always do.
     """
     config = rainbow_lite_config(
         rllib_pixel_env(env_name), seed=seed, lr=lr, train_batch_size=train_batch_size, n_step=n_step,
-        epsilon_steps=epsilon_steps, capacity=capacity, learning_starts=learning_starts, target_update=target_update,
+        epsilon_steps=epsilon_steps, final_epsilon=final_epsilon, capacity=capacity, learning_starts=learning_starts,
+        target_update=target_update,
         num_env_runners=num_env_runners, num_envs_per_env_runner=num_envs_per_env_runner,
     )
     return config.rl_module(rl_module_spec=RLModuleSpec(

@@ -75,7 +75,8 @@ def build_dqn_config(env: str, settings: TeacherSettings, seed: int, cpus_per_ac
     dqn = settings.dqn
     shared = dict(
         seed=seed, lr=settings.lr, train_batch_size=settings.train_batch_size, n_step=dqn.n_step,
-        epsilon_steps=dqn.epsilon_steps, learning_starts=dqn.learning_starts, target_update=dqn.target_update,
+        epsilon_steps=dqn.epsilon_steps, final_epsilon=dqn.final_epsilon, learning_starts=dqn.learning_starts,
+        target_update=dqn.target_update,
         num_env_runners=settings.num_env_runners, num_envs_per_env_runner=settings.num_envs_per_env_runner,
     )
     if settings.model == "ife":
@@ -86,7 +87,7 @@ def build_dqn_config(env: str, settings: TeacherSettings, seed: int, cpus_per_ac
         from nsrl_ray.pipeline.rainbow_lite import rainbow_lite_config
 
         config = rainbow_lite_config(
-            rllib_env_name(env), capacity=dqn.replay_capacity, final_epsilon=dqn.final_epsilon, **shared
+            rllib_env_name(env), capacity=dqn.replay_capacity, **shared
         ).rl_module(model_config=DefaultModelConfig(fcnet_hiddens=list(settings.hidden_sizes), head_fcnet_hiddens=[]))
     return (
         config.env_runners(num_cpus_per_env_runner=cpus_per_actor)
