@@ -35,6 +35,7 @@ def cluster():
                f"--dashboard-agent-listen-port={_free_port()}", f"--metrics-export-port={_free_port()}"]
     # --block: interrupting this command stops exactly the processes it started.
     head = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True,  # its own process group: what it started, and nothing else
                             env={**os.environ, "RAY_ADDRESS": "",
                                  # like a cluster node with the project installed: its python first on PATH
                                  "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"})
@@ -55,13 +56,9 @@ def cluster():
     head.send_signal(signal.SIGINT)
     try:
         head.wait(timeout=60)
-    except subprocess.TimeoutExpired:  # a loaded machine can outlast the graceful stop: end our own process
-        head.terminate()
-        try:
-            head.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            head.kill()
-            head.wait(timeout=30)
+    except subprocess.TimeoutExpired:  # a loaded machine can outlast the graceful stop: end our own group
+        os.killpg(head.pid, signal.SIGKILL)
+        head.wait(timeout=30)
     # `ray start` records its head for later `ray.init()` calls; a stale record makes them hang.
     current = Path("/tmp/ray/ray_current_cluster")
     if current.is_file() and current.read_text().strip().endswith(f":{gcs_port}"):
