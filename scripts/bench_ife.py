@@ -35,10 +35,13 @@ sys.path.insert(0, str(REPO))
 
 from nsrl_ray.config.schema import TeacherSettings  # noqa: E402
 
-#: INSIGHT's Atari PPO settings, on one EnvRunner with 8 envs (a 2-core machine).
+#: INSIGHT's Atari PPO settings (8 envs, 128 steps each per update). On a 2-core machine the 8 envs
+#: sit on two EnvRunners of half a CPU each: both cores sample while the learner waits (2.1 s instead
+#: of 4.3 s per 1024 steps), and the learner has a core of its own while they wait.
 PPO_SETTINGS = dict(train_batch_size=1024, minibatch_size=256, num_epochs=4, lr=2.5e-4, gamma=0.99, gae_lambda=0.95,
                     clip_param=0.1, entropy_coeff=0.01, vf_loss_coeff=0.5, vf_clip_param=10.0, grad_clip=0.5,
-                    num_env_runners=1, num_envs_per_env_runner=8, checkpoint_every=0, attention_video_steps=0)
+                    num_env_runners=2, num_envs_per_env_runner=4, checkpoint_every=0, attention_video_steps=0)
+CPUS_PER_ENV_RUNNER = 0.5
 #: A CPU-sized IFE: the paper's layers with m = 1 (16, 32, 32 channels) and a 128-wide attention scorer.
 SMALL_IFE = {"width": 1, "attention_hidden": 128}
 SMOKE_PPO = dict(PPO_SETTINGS, train_batch_size=64, minibatch_size=32, num_epochs=1, num_envs_per_env_runner=1,
@@ -66,7 +69,7 @@ def train(game: str, model: str, minutes: float, out: Path, seed: int = 0, smoke
     ppo = dict(SMOKE_PPO if smoke else PPO_SETTINGS, **({"lr": lr} if lr else {}))
     settings = TeacherSettings(model=model, max_iterations=max_iterations or 1_000_000, **ppo)
     _ray_init()
-    config = build_ppo_config(env_name, settings, seed=seed, cpus_per_actor=1.0)
+    config = build_ppo_config(env_name, settings, seed=seed, cpus_per_actor=1.0 if smoke else CPUS_PER_ENV_RUNNER)
     if model_config:
         config = config.rl_module(rl_module_spec=pixel_module_spec(model, model_config))
     algo = config.build_algo()

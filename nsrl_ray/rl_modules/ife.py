@@ -27,7 +27,7 @@ from ray.rllib.utils.annotations import override
 from ray.rllib.utils.schedules.scheduler import Scheduler
 from torch import nn
 
-from nsrl_ray.rl_modules.ife_net import IFEConfig, IFEEncoder, NatureCNNEncoder
+from nsrl_ray.rl_modules.ife_net import IFEConfig, IFEEncoder, NatureCNNEncoder, orthogonal_init_
 
 __all__ = [
     "ATTENTION",
@@ -65,8 +65,11 @@ def _frame_channels(observation_space: Any, who: str) -> int:
                      "(84, 84, C) — use a pixel Atari environment (grey, resized to 84, frame-stacked).")
 
 
-def _mlp_head(in_features: int, hidden: int, out: int) -> nn.Sequential:
-    return nn.Sequential(nn.Linear(in_features, hidden), nn.ReLU(), nn.Linear(hidden, out))
+def _mlp_head(in_features: int, hidden: int, out: int, output_gain: float = 1.0) -> nn.Sequential:
+    """Linear-ReLU-linear, orthogonally initialised; a small `output_gain` starts a policy near uniform."""
+    head = orthogonal_init_(nn.Sequential(nn.Linear(in_features, hidden), nn.ReLU(), nn.Linear(hidden, out)))
+    nn.init.orthogonal_(head[-1].weight, output_gain)
+    return head
 
 
 class _PixelPPOTorchRLModule(TorchRLModule, ValueFunctionAPI):
@@ -84,7 +87,8 @@ class _PixelPPOTorchRLModule(TorchRLModule, ValueFunctionAPI):
             raise ValueError(f"{type(self).__name__}: action space {self.action_space}; expected a discrete one (Atari).")
         self.encoder = self._build_encoder(_frame_channels(self.observation_space, type(self).__name__))
         hidden = int(self.model_config.get("head_hidden", 256))
-        self.pi = _mlp_head(self.encoder.out_features, hidden, int(self.action_space.n))
+        # CleanRL's PPO gains: 0.01 on the policy output (near-uniform start), 1 on the value output.
+        self.pi = _mlp_head(self.encoder.out_features, hidden, int(self.action_space.n), output_gain=0.01)
         self.vf = _mlp_head(self.encoder.out_features, hidden, 1)
 
     def _outputs(self, batch: dict[str, Any], keep_embeddings: bool, keep_attention: bool) -> dict[str, Any]:
