@@ -322,6 +322,11 @@ class KANSettings:
     """Episodes the KAN network itself plays on the evaluation seeds (symbolic/spline_return_mean); 0 skips."""
     diagram: bool = True
     """Draw the pruned KAN (kan_diagram.png beside the card, and an image in TensorBoard)."""
+    restarts: int = 1
+    """KAN fits from different seeds; with more than one, the formula that plays best over
+    `selection_episodes` (seeds of their own, never the evaluation's) is kept."""
+    selection_episodes: int = 5
+    """Episodes each restart's formula plays to choose between restarts (unused with one restart)."""
 
     @property
     def requires(self) -> tuple[str, ...]:
@@ -339,6 +344,8 @@ class KANSettings:
         for name in ("retrain_steps", "refit_steps", "spline_episodes"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name}: got {getattr(self, name)}, expected an integer >= 0.")
+        for name in ("restarts", "selection_episodes"):
+            _positive(name, getattr(self, name))
         _probability("weight_simple", self.weight_simple)
         if not 0.0 < self.validation_fraction < 0.5:
             raise ConfigError(f"validation_fraction: got {self.validation_fraction}, expected a share in (0, 0.5).")

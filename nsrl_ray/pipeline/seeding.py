@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 #: One stream per consumer; appending a name never changes the seeds of the others.
-_STREAMS = ("teacher", "collect", "symbolic", "evaluate", "explain", "finetune", "perceive", "finetune_fitness")
+_STREAMS = ("teacher", "collect", "symbolic", "evaluate", "explain", "finetune", "perceive", "finetune_fitness",
+            "symbolic_selection")  # append only: a stream's index is part of its seeds
 
 
 def stage_seed(trial_seed: int, stream: str) -> int:

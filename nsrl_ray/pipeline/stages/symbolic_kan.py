@@ -44,6 +44,28 @@ def _provenance(result: KANFitResult, samples: int) -> dict[str, Any]:
     }
 
 
+def _restart_seed(trial_seed: int, restart: int) -> int:
+    """Restart 0 keeps the single-fit seed, so `restarts: 1` reproduces earlier runs."""
+    base = stage_seed(trial_seed, "symbolic")
+    return base if restart == 0 else int(np.random.SeedSequence([base, restart]).generate_state(1)[0] % (2**31 - 1))
+
+
+def _select_restart(ctx: StageContext, spec, fits: list[KANFitResult], low, high) -> dict[str, Any]:
+    """Play every restart's formula on the selection seeds (never the evaluation's); the best mean return wins.
+
+    Why by return and not by fit error: on Pendulum three fits with near-equal imitation error
+    played -172, -381 and -428 (the swing-up punishes small errors in the wrong places).
+    """
+    seeds = episode_seeds(ctx.seed, "symbolic_selection", ctx.config.stages.symbolic.selection_episodes)
+    means = []
+    for fit in fits:
+        policy = FormulaPolicy(spec.feature_names, fit.formulas, spec.action_names, spec.action_kind, low, high)
+        means.append(float(np.mean([r.episode_return for r in play_episodes(ctx.config.env, seeds, policy.act)])))
+    # One scalar per restart: Tune's TensorBoard logger and the card's metrics take numbers, not lists.
+    return {"selected_restart": int(np.argmax(means)),
+            **{f"selection_return_{restart}": round(mean, 3) for restart, mean in enumerate(means)}}
+
+
 def learn_kan(ctx: StageContext) -> dict:
     """Fit, prune and symbolise a KAN on the teacher's (state, action) pairs; write the formula card."""
     settings = ctx.config.stages.symbolic
@@ -57,13 +79,17 @@ def learn_kan(ctx: StageContext) -> dict:
         targets = data["teacher_action"].reshape(len(obs), -1)
     # The env clips continuous actions: the fit sees the clipped teacher and forgives overshoot past a bound.
     bounds = (low, high) if spec.action_kind == "continuous" and low is not None and high is not None else None
-    result = fit_kan(
-        obs, targets, spec.feature_names, spec.action_kind, settings, stage_seed(ctx.seed, "symbolic"),
-        n_actions=spec.n_actions, action_bounds=bounds,
-    )
+    fits = [
+        fit_kan(obs, targets, spec.feature_names, spec.action_kind, settings, _restart_seed(ctx.seed, restart),
+                n_actions=spec.n_actions, action_bounds=bounds)
+        for restart in range(settings.restarts)
+    ]
+    selection = _select_restart(ctx, spec, fits, low, high) if len(fits) > 1 else {}
+    result = fits[selection.get("selected_restart", 0)]
     for row in result.history:
         ctx.report("symbolic", {f"kan_{key}": value for key, value in row.items()})
-    metrics: dict[str, Any] = {"fit_time_s": result.fit_seconds, "samples": int(len(obs)), **result.metrics}
+    metrics: dict[str, Any] = {"fit_time_s": float(sum(fit.fit_seconds for fit in fits)), "samples": int(len(obs)),
+                               **result.metrics, **selection}
     policy = FormulaPolicy(spec.feature_names, result.formulas, spec.action_names, spec.action_kind, low, high)
     if spec.action_kind == "discrete":
         metrics["train_agreement"] = float(np.mean(policy.act(obs) == targets.astype(int)))
