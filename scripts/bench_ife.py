@@ -1,6 +1,6 @@
 """IFE benchmark: does the attention find the objects, how well does the agent play, how fast is the module.
 
-    python scripts/bench_ife.py train --game Boxing --model ife --minutes 45 --out runs/ife_boxing
+    python scripts/bench_ife.py train --game Boxing --model ife --small --minutes 52 --episodes 10 --out runs/ife_boxing
     python scripts/bench_ife.py bench --games Boxing Assault SpaceInvaders \
         [--module Boxing:ife=runs/ife_boxing/module --module Boxing:nature_cnn=runs/cnn_boxing/module]
     python scripts/bench_ife.py bench --smoke        # seconds: tiny budgets, the wiring only
