@@ -324,8 +324,8 @@ class KANSettings:
     """Draw the pruned KAN (kan_diagram.png beside the card, and an image in TensorBoard)."""
     restarts: int = 1
     """KAN fits from different seeds; with more than one, the formula that plays best over
-    `selection_episodes` (seeds of their own, never the evaluation's) is kept."""
-    selection_episodes: int = 5
+    `select_episodes` (seeds of their own, never the evaluation's) is kept."""
+    select_episodes: int = 5
     """Episodes each restart's formula plays to choose between restarts (unused with one restart)."""
 
     @property
@@ -344,7 +344,7 @@ class KANSettings:
         for name in ("retrain_steps", "refit_steps", "spline_episodes"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name}: got {getattr(self, name)}, expected an integer >= 0.")
-        for name in ("restarts", "selection_episodes"):
+        for name in ("restarts", "select_episodes"):
             _positive(name, getattr(self, name))
         _probability("weight_simple", self.weight_simple)
         if not 0.0 < self.validation_fraction < 0.5:

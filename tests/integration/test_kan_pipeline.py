@@ -85,7 +85,7 @@ def test_tensorboard_holds_the_diagram_and_kan_metrics(pendulum_bench):
 @pytest.mark.slow
 def test_cartpole_kan_smoke_through_the_cli(tmp_path, nsrl):
     result = nsrl("run", "tune_configs/kan_cartpole.yaml", "--smoke", "--storage-path", str(tmp_path),
-                  "--set", "stages.symbolic.restarts=2", "--set", "stages.symbolic.selection_episodes=2")
+                  "--set", "stages.symbolic.restarts=2", "--set", "stages.symbolic.select_episodes=2")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "push_right = " in result.stdout and "KAN step" in result.stdout
     (trial,) = (tmp_path / "kan_cartpole").glob("seed_0_*")

@@ -46,7 +46,7 @@ def test_kan_settings_refuse_unknown_keys_with_a_suggestion(tmp_path):
         load_experiment(path)
 
 
-@pytest.mark.parametrize("key", ["restarts", "selection_episodes"])
+@pytest.mark.parametrize("key", ["restarts", "select_episodes"])
 def test_kan_restart_counts_must_be_positive(key):
     with pytest.raises(ConfigError, match=f"{key}: got 0"):
         KANSettings(**{key: 0})

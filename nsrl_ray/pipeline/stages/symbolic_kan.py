@@ -56,7 +56,7 @@ def _select_restart(ctx: StageContext, spec, fits: list[KANFitResult], low, high
     Why by return and not by fit error: on Pendulum three fits with near-equal imitation error
     played -172, -381 and -428 (the swing-up punishes small errors in the wrong places).
     """
-    seeds = episode_seeds(ctx.seed, "symbolic_selection", ctx.config.stages.symbolic.selection_episodes)
+    seeds = episode_seeds(ctx.seed, "symbolic_selection", ctx.config.stages.symbolic.select_episodes)
     means = []
     for fit in fits:
         policy = FormulaPolicy(spec.feature_names, fit.formulas, spec.action_names, spec.action_kind, low, high)
