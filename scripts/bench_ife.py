@@ -56,6 +56,13 @@ def _ray_init() -> None:
                  runtime_env={"env_vars": {"OMP_NUM_THREADS": "1"}})
 
 
+def _learner_diagnostics(result: dict) -> dict:
+    """Policy entropy, value explained variance and KL of one PPO iteration (NaN where RLlib did not report them)."""
+    stats = result.get("learners", {}).get("default_policy", {})
+    keys = {"entropy": "entropy", "vf_explained_var": "vf_explained_var", "kl": "mean_kl_loss"}
+    return {name: round(float(stats.get(key, float("nan"))), 4) for name, key in keys.items()}
+
+
 def train(game: str, model: str, minutes: float, out: Path, seed: int = 0, smoke: bool = False,
           max_iterations: int | None = None, model_config: dict | None = None, lr: float | None = None,
           log=print) -> Path:
@@ -90,7 +97,10 @@ def train(game: str, model: str, minutes: float, out: Path, seed: int = 0, smoke
                    "time_s": round(time.perf_counter() - started, 1),
                    # where an iteration's time goes: sampling (EnvRunner) or the PPO update (learner)
                    "sample_s": round(float(result.get("timers", {}).get("env_runner_sampling_timer", float("nan"))), 2),
-                   "learn_s": round(float(result.get("timers", {}).get("learner_update_timer", float("nan"))), 2)}
+                   "learn_s": round(float(result.get("timers", {}).get("learner_update_timer", float("nan"))), 2),
+                   # is PPO learning at all? (a value function at 0.000 explained variance and a flat
+                   # entropy are how the default-init encoders showed they ignored the screen)
+                   **_learner_diagnostics(result)}
             rows.append(row)
             log(json.dumps(row))
             if iteration % 10 == 0:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
@@ -51,3 +52,6 @@ def test_bench_train_smoke_saves_a_module_and_evaluates_it(tmp_path):
     evaluation = json.loads((tmp_path / "evaluation.json").read_text())
     assert evaluation["game"] == "Boxing" and len(evaluation["returns"]) == 1 and "random_return_mean" in evaluation
     assert (tmp_path / "module").is_dir() and (tmp_path / "attention" / "attention_overlay.gif").is_file()
+    (row,) = json.loads((tmp_path / "progress.json").read_text())
+    assert 0.0 < row["entropy"] <= np.log(18) + 1e-3  # Boxing's 18 actions: RLlib's learner stats reached the row
+    assert np.isfinite(row["vf_explained_var"]) and row["kl"] >= 0.0
