@@ -139,8 +139,9 @@ class IFEEncoder(nn.Module):
             nn.Flatten(),
         )
         orthogonal_init_(self)
-        # A near-zero scorer output starts the mask uniform: a peaked random mask times 196 cells
-        # (rescale_attention) gave PPO's first update a KL of ~0.9 and collapsed the policy's entropy.
+        # A near-zero scorer output starts the mask uniform (as the default init did): with gain √2 a
+        # random mask would favour cells before anything is learned, and rescale_attention multiplies
+        # the favoured cells' features by up to 196.
         nn.init.orthogonal_(self.attention.score[-1].weight, 0.01)
 
     @property
