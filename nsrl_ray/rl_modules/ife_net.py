@@ -22,11 +22,12 @@ RELU_GAIN = 2.0 ** 0.5
 def orthogonal_init_(module: nn.Module, gain: float = RELU_GAIN) -> nn.Module:
     """Orthogonal weights (scaled by `gain`) and zero biases on every conv and linear layer in `module`.
 
-    Why: PyTorch's default (Kaiming-uniform with a = √5) shrinks activations by about √3 per layer,
-    so on Atari frames (a constant background plus a few small sprites) a fresh Nature CNN's features
-    differ between frames by ~0.2 % and PPO's policy barely depends on the screen for hundreds of
-    thousands of steps. Orthogonal init with gain √2 keeps the scale through ReLU layers (the CleanRL /
-    Stable-Baselines Atari recipe).
+    Why: PyTorch's default (Kaiming-uniform with a = √5) shrinks activations by about √3 per layer.
+    On Boxing frames a fresh Nature CNN's features were 0.008 in size and varied between frames by
+    0.001 (orthogonal: 0.23 and 0.047), so the heads' outputs hardly depended on the screen: PPO's
+    value function explained 0.000 of the return for 22k steps and the entropy stayed flat.
+    Orthogonal init with gain √2 keeps the scale through ReLU layers (the CleanRL / Stable-Baselines
+    Atari recipe).
 
     Layers with a parametrized weight (spectral norm) are skipped: re-initialising one leaves its power
     iteration's vectors stale, so train- and eval-mode forwards disagree (PPO's first update then saw

@@ -106,15 +106,16 @@ def _sprite_frames(batch: int, seed: int = 0) -> torch.Tensor:
 @pytest.mark.parametrize("make_encoder", [lambda: IFEEncoder(IFEConfig(width=1, attention_hidden=32)),
                                           lambda: NatureCNNEncoder(4, 64)], ids=["ife", "nature_cnn"])
 def test_fresh_encoders_tell_sprite_positions_apart(make_encoder):
-    # With PyTorch's default init the features of such frames differed by ~0.2 % of their size and PPO
-    # on Boxing stayed at chance for 400k steps; orthogonal init keeps the differences visible.
+    # With PyTorch's default init the features of such frames varied across frames by 0.0004-0.0017
+    # (orthogonal: 0.012-0.06): the heads' outputs hardly depended on the screen, and PPO on Boxing
+    # showed a value explained variance of 0.000.
     torch.manual_seed(0)
     encoder = make_encoder()
     with torch.no_grad():
         out = encoder(_sprite_frames(64))
     features = out[0] if isinstance(out, tuple) else out
-    spread = features.std(dim=0).mean() / features.abs().mean().clamp_min(1e-8)
-    assert spread > 0.05, f"features barely depend on the frame (relative spread {spread:.4f})"
+    spread = float(features.std(dim=0).mean())
+    assert spread > 0.005, f"features barely depend on the frame (spread across frames {spread:.5f})"
 
 
 def test_orthogonal_init_scales_every_layer_and_zeroes_biases():
