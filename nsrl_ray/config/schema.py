@@ -67,12 +67,41 @@ class DQNTeacherSettings:
 
 
 @dataclass(frozen=True)
+class CEMTeacherSettings:
+    """Direct policy search for `teacher: {algorithm: CEM}`: the cross-entropy method over the policy
+    network's weights, scored by the mean episode return (each iteration on fresh episode seeds).
+
+    The network is the PPO teacher's MLP (hidden_sizes, scale_observations, vf_share_layers apply); the
+    iterations are the teacher's max_iterations and the search stops at its stop_return. The candidates
+    are scored on `num_env_runners` Ray actors (0: in the trial process).
+    """
+
+    population: int = 32
+    """Weight vectors sampled per iteration."""
+    episodes: int = 10
+    """Episodes that score one candidate."""
+    sigma: float = 0.5
+    """First standard deviation of every weight around RLlib's initial network."""
+    elite_fraction: float = 0.25
+    """Share of the population whose mean and spread give the next iteration's distribution."""
+
+    def __post_init__(self) -> None:
+        if self.population < 2:
+            raise ConfigError(f"population: got {self.population}, expected at least 2.")
+        _positive("episodes", self.episodes)
+        _positive("sigma", self.sigma)
+        if not 0.0 < self.elite_fraction <= 1.0:
+            raise ConfigError(f"elite_fraction: got {self.elite_fraction}, expected a number in (0, 1].")
+
+
+@dataclass(frozen=True)
 class TeacherSettings:
     """Train the neural teacher with RLlib PPO on the new API stack."""
 
-    algorithm: Literal["PPO", "DQN"] = "PPO"
-    """RLlib algorithm that trains the teacher: PPO (any model), or Rainbow-lite DQN (IFE's) with model `ife`,
-    or with model `mlp` on a discrete-action env (sparse rewards where PPO never finds the goal: MountainCar)."""
+    algorithm: Literal["PPO", "DQN", "CEM"] = "PPO"
+    """What trains the teacher: RLlib PPO (any model); Rainbow-lite DQN (IFE's) with model `ife`, or with model
+    `mlp` on a discrete-action env; or CEM, a cross-entropy search over the MLP's weights on the episode return
+    (model `mlp`; sparse rewards where gradient RL never sees the goal: both MountainCars)."""
     max_iterations: int = 40
     """Upper bound on PPO training iterations."""
     stop_return: float | None = None
@@ -117,6 +146,8 @@ class TeacherSettings:
     """model ife: agent steps of a greedy rollout saved with attention overlays beside the module (0: none)."""
     dqn: DQNTeacherSettings = field(default_factory=DQNTeacherSettings)
     """algorithm DQN: replay, n-step, exploration and target settings."""
+    cem: CEMTeacherSettings = field(default_factory=CEMTeacherSettings)
+    """algorithm CEM: population, episodes per candidate and the search's spread."""
     scale_observations: bool = False
     """model mlp: the network sees observations mapped from the env's bounds to [-1, 1] (MountainCar's velocity
     spans ±0.07); the scaling is saved inside the module, so every stage still feeds it raw observations."""
@@ -157,6 +188,11 @@ class TeacherSettings:
             raise ConfigError(
                 f"algorithm DQN trains model ife (IFE's Rainbow-lite) or mlp, got model {self.model!r}; "
                 "set model: ife, or algorithm: PPO."
+            )
+        if self.algorithm == "CEM" and self.model != "mlp":
+            raise ConfigError(
+                f"algorithm CEM searches the weights of model mlp, got model {self.model!r}; "
+                "set model: mlp, or algorithm: PPO (a pixel network has too many weights for it)."
             )
         if self.algorithm == "DQN" and self.scale_observations:
             raise ConfigError("stages.teacher.scale_observations is for PPO teachers; remove it or use algorithm: PPO.")

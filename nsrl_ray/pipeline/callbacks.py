@@ -67,6 +67,9 @@ def _progress(stage: str, result: dict) -> str:
         return "all stages finished"
     if f"time/{stage}_s" in result:
         return f"finished in {result[f'time/{stage}_s']:.1f} s"
+    if stage == "teacher" and get("best_return") is not None:  # algorithm CEM
+        return (f"iteration {get('iteration')}/{get('max_iterations')}  population mean={get('return_mean'):.1f}"
+                f"  best={get('best_return'):.1f}  {get('episodes')} episodes")
     if stage == "teacher":
         return f"iteration {get('iteration')}/{get('max_iterations')}  return_mean={get('return_mean'):.1f}  steps={get('env_steps')}"
     if stage == "collect" and get("chunks_total") is not None and get("episodes") is None:

@@ -45,9 +45,16 @@ def cem_constants(
     min_scale: float = 0.01,
     initial_std: Sequence[float] | None = None,
     on_iteration: Callable[[int, dict[str, float], np.ndarray], None] | None = None,
+    target: float | None = None,
+    rescore_best: bool = False,
 ) -> CEMResult:
     """Search constants around ``start``; ``sigma`` is relative to max(|constant|, ``min_scale``), unless
-    ``initial_std`` gives each constant's first spread outright (a search that starts from zeros)."""
+    ``initial_std`` gives each constant's first spread outright (a search that starts from zeros).
+    The search ends early once the best fitness reaches ``target``.
+
+    ``rescore_best``: for a ``score`` that draws fresh episodes on every call. The best vector so far is
+    scored again with each population and its fitness is the mean of all its scores, so one lucky
+    draw cannot keep a poor vector on top for the rest of the search."""
     if population < 2:
         raise ValueError(f"population: got {population}, expected at least 2.")
     if not 0 < elite_fraction <= 1:
@@ -68,14 +75,20 @@ def cem_constants(
         std = sigma * np.maximum(np.abs(mean), min_scale)
     floor = 0.05 * std  # the spread never collapses entirely: late iterations still explore a little
     n_elite = max(1, int(round(elite_fraction * population)))
+    best_scores = [best_fitness]
     for iteration in range(1, iterations + 1):
         samples = mean + std * rng.standard_normal((population, mean.size))
-        fitness = np.asarray(score(list(samples)), dtype=np.float64)
-        evaluations += population
-        fitness = np.where(np.isfinite(fitness), fitness, -math.inf)
+        scored = np.asarray(score(list(samples) + ([best] if rescore_best else [])), dtype=np.float64)
+        evaluations += len(scored)
+        scored = np.where(np.isfinite(scored), scored, -math.inf)
+        fitness = scored[:population]
+        if rescore_best:
+            best_scores.append(float(scored[-1]))
+            best_fitness = float(np.mean(best_scores))
         order = np.argsort(-fitness, kind="stable")
         if fitness[order[0]] > best_fitness:
             best, best_fitness = samples[order[0]].copy(), float(fitness[order[0]])
+            best_scores = [best_fitness]
         elites = samples[order[:n_elite]]
         mean = elites.mean(axis=0)
         std = np.maximum(elites.std(axis=0), floor)
@@ -91,4 +104,6 @@ def cem_constants(
         history.append(row)
         if on_iteration is not None:
             on_iteration(iteration, row, best)
+        if target is not None and best_fitness >= target:
+            break
     return CEMResult(best, best_fitness, start_fitness, evaluations, history)

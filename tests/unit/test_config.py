@@ -378,7 +378,7 @@ def test_minibatch_larger_than_batch_and_empty_hidden_sizes_are_refused() -> Non
 
 
 def test_unknown_algorithm_is_refused_with_allowed_values() -> None:
-    with pytest.raises(ConfigError, match=r"stages\.teacher\.algorithm: got 'PPPO', expected one of 'PPO', 'DQN'\. Did you mean 'PPO'\?"):
+    with pytest.raises(ConfigError, match=r"stages\.teacher\.algorithm: got 'PPPO', expected one of 'PPO', 'DQN', 'CEM'\. Did you mean 'PPO'\?"):
         parse_experiment(with_stage("teacher", algorithm="PPPO"))
 
 

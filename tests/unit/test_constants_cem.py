@@ -67,6 +67,35 @@ def _config(env: str = "MountainCar-v0", **finetune):
                              "stages": {"symbolic": {"learner": "gp_search"}, "finetune": settings}})
 
 
+def _lucky_first_draw_score():
+    """Fitness -|x - 3| with fresh draws per call; the start (x = 0) draws +10 on the first call only."""
+    calls = []
+
+    def score(vectors):
+        calls.append(1)
+        return [-abs(float(v[0]) - 3.0) + (10.0 if len(calls) == 1 and float(v[0]) == 0.0 else 0.0) for v in vectors]
+
+    return score
+
+
+@pytest.mark.parametrize("rescore_best", [False, True])
+def test_rescoring_the_best_stops_one_lucky_draw_from_winning(rescore_best):
+    result = cem_constants([0.0], _lucky_first_draw_score(), rng=np.random.default_rng(0), iterations=12,
+                           population=16, initial_std=[2.0], rescore_best=rescore_best)
+    if rescore_best:
+        assert abs(result.best[0] - 3.0) < 0.5  # the start's mean score fell below what the search found
+        assert result.evaluations == 1 + 12 * 17  # the incumbent is scored again with every population
+    else:
+        assert result.best[0] == 0.0  # kept on its one lucky draw of 7
+
+
+def test_cem_stops_at_the_target():
+    score = lambda vectors: [-abs(float(v[0]) - 3.0) for v in vectors]
+    result = cem_constants([0.0], score, rng=np.random.default_rng(0), iterations=50, population=16,
+                           initial_std=[2.0], target=-0.5)
+    assert result.best_fitness >= -0.5 and len(result.history) < 50
+
+
 def test_stage_tunes_a_mountaincar_switching_curve(tmp_path):
     spec = get_env_spec("MountainCar-v0")
     names = spec.feature_names

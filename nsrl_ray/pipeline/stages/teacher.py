@@ -1,4 +1,4 @@
-"""Stage `teacher`: train a neural policy with RLlib PPO (or Rainbow-lite DQN) and save its RLModule."""
+"""Stage `teacher`: train a neural policy with RLlib PPO (or Rainbow-lite DQN, or CEM) and save its RLModule."""
 
 from __future__ import annotations
 
@@ -99,7 +99,7 @@ def build_dqn_config(env: str, settings: TeacherSettings, seed: int, cpus_per_ac
 
 def build_teacher_config(env: str, settings: TeacherSettings, seed: int, cpus_per_actor: float,
                          gpus_per_learner: float = 0.0) -> AlgorithmConfig:
-    """The RLlib config of the teacher's algorithm (PPO or DQN)."""
+    """The RLlib config of the teacher's algorithm (PPO or DQN; a CEM teacher searches the PPO module's weights)."""
     build = build_dqn_config if settings.algorithm == "DQN" else build_ppo_config
     return build(env, settings, seed, cpus_per_actor, gpus_per_learner)
 
@@ -127,6 +127,10 @@ def run_teacher(ctx: StageContext) -> dict:
     """Train until the return target or the iteration budget, report each iteration, save the module."""
     settings = ctx.config.stages.teacher
     assert settings is not None  # the trial runs only enabled stages
+    if settings.algorithm == "CEM":
+        from nsrl_ray.pipeline.cem_teacher import run_cem_teacher
+
+        return run_cem_teacher(ctx)
     spec = get_env_spec(ctx.config.env)
     target = settings.stop_return if settings.stop_return is not None else spec.solved_return
     resources = ctx.config.resources
