@@ -25,6 +25,8 @@ SMOKE_OVERRIDES: dict[str, Any] = {
     "stages.teacher.dqn.learning_starts": 64,
     "stages.teacher.dqn.target_update": 64,
     "stages.teacher.dqn.steps_per_iteration": 100,
+    "stages.teacher.cem.population": 4,
+    "stages.teacher.cem.episodes": 2,
     "stages.collect.episodes": 2,
     "stages.perceive.frames": 400,
     "stages.perceive.shard_steps": 200,

@@ -30,6 +30,7 @@ def test_kan_experiment_loads_with_and_without_smoke(path):
     smoke = load_experiment(path, smoke=True)
     assert smoke.stages.symbolic.steps == 3 and smoke.stages.symbolic.spline_episodes == 2
     assert smoke.stages.teacher.max_iterations == 2 and smoke.stages.evaluate.episodes == 2
+    assert smoke.stages.teacher.cem.population == 4 and smoke.stages.teacher.cem.episodes == 2
 
 
 def test_smoke_budgets_follow_the_chosen_learner():
