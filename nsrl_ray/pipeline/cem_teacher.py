@@ -16,6 +16,7 @@ initial module once and plays a candidate's episodes in lockstep.
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -135,6 +136,7 @@ def run_cem_teacher(ctx: StageContext) -> dict:
         )
     finally:
         pool.close()
+        shutil.rmtree(start_path, ignore_errors=True)  # only the actors needed it; checkpoints stay small
     set_vector(module, result.best)
     module_path = ctx.path(TEACHER_MODULE)
     module.save_to_path(str(module_path))

@@ -85,6 +85,7 @@ def test_the_cem_teacher_learns_to_reach_the_mountaincar_flag(tmp_path) -> None:
     result = run_cem_teacher(ctx)
     assert reports and reports[0]["teacher/iteration"] == 1
     assert result["episodes"] == reports[-1]["teacher/episodes"]
+    assert not (tmp_path / "teacher_cem_start").exists()  # the start module is removed once the search ends
     teacher = TeacherPolicy(tmp_path / TEACHER_MODULE, "discrete")
     returns = [r.episode_return for r in play_episodes("MountainCar-v0", range(100, 120), teacher.act)]
     assert np.mean(returns) > -150, (returns, [r["teacher/best_return"] for r in reports])  # never at the flag: -200
