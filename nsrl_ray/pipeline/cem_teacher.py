@@ -20,13 +20,13 @@ import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
 
 from nsrl_ray.pipeline.context import TEACHER_MODULE, StageContext
 from nsrl_ray.pipeline.seeding import episode_seeds, stage_seed
+from nsrl_ray.search.episode_fitness import EpisodeReturnEvaluator, episode_returns
 
 __all__ = ["ModuleReturnFactory", "policy_parameters", "run_cem_teacher"]
 
@@ -61,28 +61,18 @@ class ModuleReturnFactory:
         return ModuleReturnEvaluator(self)
 
 
-class ModuleReturnEvaluator:
-    """Loads the module once; for each candidate sets its policy weights and plays one episode per seed."""
+class ModuleReturnEvaluator(EpisodeReturnEvaluator):
+    """Loads the module once; a candidate's policy weights are set in it before its episodes are played."""
 
     def __init__(self, factory: ModuleReturnFactory) -> None:
-        from nsrl_ray.envs import make_env
         from nsrl_ray.pipeline.teacher_policy import TeacherPolicy
 
+        super().__init__(factory)  # type: ignore[arg-type] - only its `env` is read, to make the envs
         self.policy = TeacherPolicy(factory.module_path, factory.action_kind, factory.action_bounds)
-        self.make_env = lambda: make_env(factory.env)
-        self.envs: list[Any] = []
 
-    def __call__(self, candidates: Sequence[np.ndarray], seeds: Sequence[int]) -> list[float]:
-        from nsrl_ray.search.episode_fitness import episode_returns
-
-        while len(self.envs) < len(seeds):
-            self.envs.append(self.make_env())
-        scores = []
-        for vector in candidates:
-            set_vector(self.policy.module, np.asarray(vector))
-            mean = float(np.mean(episode_returns(self.policy, self.envs[: len(seeds)], seeds)))
-            scores.append(mean if np.isfinite(mean) else -np.inf)  # NaN weights: worst, never the elite
-        return scores
+    def returns(self, vector: np.ndarray, seeds: Sequence[int]) -> np.ndarray:  # type: ignore[override]
+        set_vector(self.policy.module, np.asarray(vector))
+        return episode_returns(self.policy, self._envs(len(seeds)), seeds)
 
 
 def run_cem_teacher(ctx: StageContext) -> dict:
@@ -108,12 +98,10 @@ def run_cem_teacher(ctx: StageContext) -> dict:
     factory = ModuleReturnFactory(ctx.config.env, str(start_path), spec.action_kind, teacher_action_bounds(ctx))
     # Fresh episode seeds on every call: a policy tuned to ten fixed starts is not a teacher.
     seeds = episode_seeds(ctx.seed, "teacher", (settings.max_iterations + 1) * cem.episodes)
-    calls = {"n": 0}
+    blocks = iter([seeds[i:i + cem.episodes] for i in range(0, len(seeds), cem.episodes)])  # the start, then one per iteration
 
     def score(vectors: Sequence[np.ndarray]) -> list[float]:
-        block = seeds[calls["n"] * cem.episodes:(calls["n"] + 1) * cem.episodes]
-        calls["n"] += 1
-        return pool.evaluate(list(vectors), block)
+        return pool.evaluate(list(vectors), next(blocks))
 
     started = time.perf_counter()
 

@@ -43,7 +43,11 @@ class EpisodeReturnFactory:
 
 
 class EpisodeReturnEvaluator:
-    """Scores candidates (tuples of formulas, one per action) by mean return over the given seeds."""
+    """Scores candidates (tuples of formulas, one per action) by mean return over the given seeds.
+
+    How a candidate plays is `returns`; a subclass that overrides it (a CEM teacher's weight vectors)
+    keeps the envs, the seed check and the NaN rule.
+    """
 
     def __init__(self, factory: EpisodeReturnFactory) -> None:
         self.factory = factory
