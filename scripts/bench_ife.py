@@ -65,15 +65,18 @@ def _learner_diagnostics(result: dict) -> dict:
 
 def train(game: str, model: str, minutes: float, out: Path, seed: int = 0, smoke: bool = False,
           max_iterations: int | None = None, model_config: dict | None = None, lr: float | None = None,
-          log=print) -> Path:
-    """PPO for a wall-clock budget; the module is saved every few iterations and at the end. Returns its folder."""
+          kl_loss: bool = True, learner_threads: int = 1, log=print) -> Path:
+    """PPO for a wall-clock budget; the module is saved every few iterations and at the end. Returns its folder.
+
+    learner_threads: torch threads of the learner (this process). PPO here samples, then updates, so the
+    EnvRunners' cores sit idle during the update and a second learner thread costs them nothing."""
     from nsrl_ray.pipeline.stages.teacher import build_ppo_config
     from nsrl_ray.rl_modules.ife_algos import pixel_module_spec
     from nsrl_ray.rl_modules.ife_envs import ensure_pixel_env
 
     env_name = f"{game}Pixels-v0"
     ensure_pixel_env(env_name)
-    ppo = dict(SMOKE_PPO if smoke else PPO_SETTINGS, **({"lr": lr} if lr else {}))
+    ppo = dict(SMOKE_PPO if smoke else PPO_SETTINGS, use_kl_loss=kl_loss, **({"lr": lr} if lr else {}))
     settings = TeacherSettings(model=model, max_iterations=max_iterations or 1_000_000, **ppo)
     _ray_init()
     config = build_ppo_config(env_name, settings, seed=seed, cpus_per_actor=1.0 if smoke else CPUS_PER_ENV_RUNNER)
@@ -86,6 +89,7 @@ def train(game: str, model: str, minutes: float, out: Path, seed: int = 0, smoke
     deadline = time.monotonic() + 60.0 * minutes
     started = time.perf_counter()
     rows = []
+    torch.set_num_threads(learner_threads)
     try:
         iteration = 0
         while time.monotonic() < deadline and iteration < settings.max_iterations:
@@ -109,6 +113,7 @@ def train(game: str, model: str, minutes: float, out: Path, seed: int = 0, smoke
         algo.get_module().save_to_path(str(module_path))
         (out / "progress.json").write_text(json.dumps(rows, indent=1))
     finally:
+        torch.set_num_threads(1)
         algo.stop()
     return module_path
 
@@ -313,6 +318,10 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--video-steps", type=int, default=600)
     t.add_argument("--max-iterations", type=int, default=None, help="stop after this many PPO iterations at most")
     t.add_argument("--lr", type=float, default=None, help="PPO learning rate (default: INSIGHT's 2.5e-4)")
+    t.add_argument("--no-kl-loss", dest="kl_loss", action="store_false",
+                   help="the clipped objective alone, without RLlib's adaptive KL penalty (as CleanRL trains Atari)")
+    t.add_argument("--learner-threads", type=int, default=1,
+                   help="torch threads of the PPO update (the EnvRunners idle meanwhile; 2 uses both cores)")
     t.add_argument("--smoke", action="store_true")
     t.add_argument("--small", action="store_true",
                    help="IFE with m = 1 and a 128-wide attention scorer (~9× cheaper on CPU; same architecture)")
@@ -340,7 +349,7 @@ def main(argv: list[str] | None = None) -> int:
                                                                              max_iterations=args.max_iterations)
         small = SMALL_IFE if args.small and args.model == "ife" else None
         module_path = train(args.game, args.model, out=args.out, seed=args.seed, smoke=args.smoke, model_config=small,
-                            lr=args.lr, **budget)
+                            lr=args.lr, kl_loss=args.kl_loss, learner_threads=args.learner_threads, **budget)
         evaluate(args.game, module_path, 1 if args.smoke else args.episodes, args.seed + 1000,
                  20 if args.smoke else args.video_steps, args.out)
     return 0

@@ -134,6 +134,9 @@ class TeacherSettings:
     """Value-function clipping range (in return units: raise it for large returns)."""
     grad_clip: float | None = None
     """Global gradient-norm clip; null leaves gradients unclipped."""
+    use_kl_loss: bool = True
+    """PPO: add RLlib's adaptive KL penalty to the clipped surrogate (RLlib's default). false gives the clipped
+    objective alone, as CleanRL and INSIGHT train Atari; the penalty slows early pixel learning."""
     vf_share_layers: bool = True
     """Policy and value heads share the hidden layers (separate networks help continuous control)."""
     num_envs_per_env_runner: int = 1
@@ -1016,6 +1019,8 @@ class InsightSettings:
     """Value-loss clipping (rewards are clipped to ±1 while training)."""
     grad_clip: float = 0.5
     """Global gradient-norm clip."""
+    use_kl_loss: bool = False
+    """Add RLlib's adaptive KL penalty to the clipped surrogate; INSIGHT's PPO (CleanRL's) has none."""
     num_env_runners: int = 8
     """RLlib EnvRunner actors (0 samples in the trial process)."""
     num_envs_per_env_runner: int = 1
@@ -1218,11 +1223,15 @@ class ResourcesConfig:
     """What each trial asks of the Ray cluster."""
 
     cpus_per_trial: float = 1.0
-    """CPUs for the trial's own process (the PPO learner, the GP fit)."""
+    """CPUs for the trial's own process (the PPO learner, the GP fit); its torch threads are the whole CPUs."""
     gpus_per_trial: float = 0.0
     """GPUs for the trial's own process: the teacher's learner trains on it."""
     cpus_per_actor: float = 1.0
     """CPUs for each EnvRunner, rollout, evaluation and search actor."""
+    learner_threads: int | None = None
+    """Torch threads of the trial's own process; null: the whole CPUs of cpus_per_trial. PPO samples, then
+    updates, so its EnvRunners idle during the update: on a small machine running one trial, the learner may
+    take their cores too (2 on 2 cores halves the update time of a pixel PPO)."""
     max_concurrent_trials: int | None = None
     """Trials run at once; null lets Tune fit as many as resources allow."""
     scale_to_cluster: bool = True
@@ -1230,6 +1239,8 @@ class ResourcesConfig:
 
     def __post_init__(self) -> None:
         _positive("cpus_per_trial", self.cpus_per_trial)
+        if self.learner_threads is not None:
+            _positive("learner_threads", self.learner_threads)
         if self.cpus_per_actor < 0:
             raise ConfigError(f"cpus_per_actor: got {self.cpus_per_actor}, expected >= 0.")
         if self.gpus_per_trial < 0:

@@ -11,6 +11,7 @@ from typing import Any
 from ray import tune
 
 from nsrl_ray.config import apply_overrides, parse_experiment
+from nsrl_ray.config.schema import ResourcesConfig
 from nsrl_ray.pipeline.checkpointing import TrialProgress, checkpoint_of, restore_checkpoint
 from nsrl_ray.pipeline.context import STAGE_RESULTS, StageContext, write_json_atomic
 from nsrl_ray.pipeline.stages import stage_runner
@@ -23,13 +24,22 @@ def trial_config(params: dict[str, Any]):
     return parse_experiment(apply_overrides(params["experiment"], params.get("space") or {}))
 
 
+def torch_threads(resources: ResourcesConfig) -> int:
+    """Torch threads of the trial process: `learner_threads` where set, else the whole CPUs it reserved (≥ 1).
+
+    Not more by default: a thread on a core that an EnvRunner or another trial holds makes PPO updates
+    several times slower. A learner given `cpus_per_trial: 4` on a cluster node updates on 4 threads.
+    """
+    return resources.learner_threads or max(1, int(resources.cpus_per_trial))
+
+
 def run_trial(params: dict[str, Any]) -> None:
     """Tune function trainable; ``params`` holds the experiment (plain data), the seed and searched values."""
-    os.environ["OMP_NUM_THREADS"] = "1"
+    os.environ["OMP_NUM_THREADS"] = "1"  # libraries that read it (numpy's BLAS) stay on one thread
     import torch
 
-    torch.set_num_threads(1)  # a second thread on a busy core makes PPO updates several times slower
     config = trial_config(params)
+    torch.set_num_threads(torch_threads(config.resources))
     seed = int(params["seed"])
     artifacts = Path(tune.get_context().get_trial_dir()) / ARTIFACTS
     checkpoint = tune.get_checkpoint()

@@ -80,7 +80,7 @@ def insight_ppo_config(
         .training(
             lr=lr, gamma=settings.gamma, lambda_=settings.gae_lambda, clip_param=settings.clip_param,
             entropy_coeff=settings.entropy_coeff, vf_loss_coeff=settings.vf_loss_coeff,
-            vf_clip_param=settings.vf_clip_param, grad_clip=settings.grad_clip,
+            vf_clip_param=settings.vf_clip_param, grad_clip=settings.grad_clip, use_kl_loss=settings.use_kl_loss,
             train_batch_size_per_learner=settings.train_batch_size, minibatch_size=settings.minibatch_size,
             num_epochs=settings.num_epochs,
         )

@@ -44,6 +44,14 @@ def test_teacher_model_picks_the_rl_module():
     assert mlp.model_config["fcnet_hiddens"] == [64, 64]
 
 
+def test_the_kl_penalty_is_rllibs_default_and_can_be_turned_off():
+    from nsrl_ray.pipeline.stages.teacher import build_ppo_config
+
+    assert build_ppo_config("BoxingPixels-v0", TeacherSettings(model="ife"), seed=0, cpus_per_actor=1.0).use_kl_loss
+    plain = build_ppo_config("BoxingPixels-v0", TeacherSettings(model="ife", use_kl_loss=False), seed=0, cpus_per_actor=1.0)
+    assert plain.use_kl_loss is False
+
+
 def _write(tmp_path: Path, env: str, model: str) -> Path:
     path = tmp_path / "exp.yaml"
     path.write_text(f"name: exp\nenv: {env}\nstages:\n  teacher:\n    model: {model}\n")

@@ -26,6 +26,7 @@ def test_each_game_has_an_experiment_with_insights_ppo_settings(game: str) -> No
     assert (insight.lr, insight.clip_param, insight.entropy_coeff, insight.vf_loss_coeff, insight.grad_clip) == (2.5e-4, 0.1, 0.01, 0.5, 0.5)
     assert (insight.gamma, insight.gae_lambda, insight.eql_inverse_temperature, insight.cnn_loss_weight) == (0.99, 0.95, 10.0, 2.0)
     assert insight.lr_anneal and insight.reg_weight == 1e-3 and not insight.use_eql_actor
+    assert not insight.use_kl_loss  # INSIGHT's PPO is CleanRL's: the clipped surrogate, no KL penalty
     assert config.resources.gpus_per_trial == 1
 
 
@@ -80,3 +81,11 @@ def test_bench_budgets_are_valid_pong_experiments() -> None:
         config = load_experiment(REPO / "tune_configs" / "insight_pong.yaml", overrides, smoke=smoke)
         assert config.stages.symbolic.eval_episodes in (2, 10), budget
     assert load_experiment(REPO / "tune_configs" / "insight_pong.yaml", bench.BUDGETS["2h"][1]).stages.symbolic.eval_episodes == 10
+
+
+def test_the_rllib_config_carries_the_kl_choice() -> None:
+    from nsrl_ray.rl_modules.insight_algo import insight_ppo_config
+
+    for use_kl_loss in (False, True):
+        settings = InsightSettings(use_kl_loss=use_kl_loss)
+        assert insight_ppo_config("PongPixels-v0", settings, {}, {}, seed=0).use_kl_loss is use_kl_loss

@@ -6,6 +6,7 @@ import pytest
 
 from nsrl_ray.config import ConfigError, parse_experiment
 from nsrl_ray.pipeline.resources import fit_to_cluster, trial_bundles
+from nsrl_ray.pipeline.trial import torch_threads
 
 
 def _config(**resources: object):
@@ -42,3 +43,16 @@ def test_refused_when_scaling_is_off_or_impossible():
         fit_to_cluster(_config(scale_to_cluster=False), cpus=2, gpus=0)
     with pytest.raises(ConfigError, match=r"cpus_per_trial=2 CPUs plus at least one actor"):
         fit_to_cluster(_config(cpus_per_trial=2), cpus=2, gpus=0)
+
+
+def test_the_trial_process_uses_the_whole_cpus_it_reserved_as_torch_threads():
+    assert torch_threads(_config().resources) == 1
+    assert torch_threads(_config(cpus_per_trial=0.5).resources) == 1  # a fractional share still gets one
+    assert torch_threads(_config(cpus_per_trial=4).resources) == 4
+    assert torch_threads(_config(cpus_per_trial=2.5).resources) == 2  # never a thread beyond the reservation
+    assert torch_threads(_config(cpus_per_trial=1, learner_threads=2).resources) == 2  # asked for: the update's cores
+
+
+def test_a_learner_without_threads_is_refused():
+    with pytest.raises(ConfigError, match="learner_threads"):
+        _config(learner_threads=0)

@@ -55,6 +55,7 @@ def build_ppo_config(
             clip_param=settings.clip_param,
             vf_clip_param=settings.vf_clip_param,
             grad_clip=settings.grad_clip,
+            use_kl_loss=settings.use_kl_loss,
         )
         .debugging(seed=seed, log_level="ERROR")
     )
