@@ -27,7 +27,7 @@ from ray.rllib.utils.annotations import override
 from ray.rllib.utils.schedules.scheduler import Scheduler
 from torch import nn
 
-from nsrl_ray.rl_modules.ife_net import IFEConfig, IFEEncoder, NatureCNNEncoder, orthogonal_init_
+from nsrl_ray.rl_modules.ife_net import IFEConfig, IFEEncoder, NatureCNNEncoder, mlp_head
 
 __all__ = [
     "ATTENTION",
@@ -65,13 +65,6 @@ def _frame_channels(observation_space: Any, who: str) -> int:
                      "(84, 84, C) — use a pixel Atari environment (grey, resized to 84, frame-stacked).")
 
 
-def _mlp_head(in_features: int, hidden: int, out: int, output_gain: float = 1.0) -> nn.Sequential:
-    """Linear-ReLU-linear, orthogonally initialised; a small `output_gain` starts a policy near uniform."""
-    head = orthogonal_init_(nn.Sequential(nn.Linear(in_features, hidden), nn.ReLU(), nn.Linear(hidden, out)))
-    nn.init.orthogonal_(head[-1].weight, output_gain)
-    return head
-
-
 class _PixelPPOTorchRLModule(TorchRLModule, ValueFunctionAPI):
     """Shared PPO plumbing: an encoder, a policy head and a value head on the encoder's features."""
 
@@ -88,8 +81,8 @@ class _PixelPPOTorchRLModule(TorchRLModule, ValueFunctionAPI):
         self.encoder = self._build_encoder(_frame_channels(self.observation_space, type(self).__name__))
         hidden = int(self.model_config.get("head_hidden", 256))
         # CleanRL's PPO gains: 0.01 on the policy output (near-uniform start), 1 on the value output.
-        self.pi = _mlp_head(self.encoder.out_features, hidden, int(self.action_space.n), output_gain=0.01)
-        self.vf = _mlp_head(self.encoder.out_features, hidden, 1)
+        self.pi = mlp_head(self.encoder.out_features, hidden, int(self.action_space.n), output_gain=0.01)
+        self.vf = mlp_head(self.encoder.out_features, hidden, 1)
 
     def _outputs(self, batch: dict[str, Any], keep_embeddings: bool, keep_attention: bool) -> dict[str, Any]:
         features, mask = self._encode(batch[Columns.OBS])
@@ -169,9 +162,9 @@ class IFEDQNTorchRLModule(DefaultDQNTorchRLModule):
                                                                                         "IFEDQNTorchRLModule")))
         hidden = int(config.get("head_hidden", 256))
         n_actions = int(self.action_space.n)
-        self.af = _mlp_head(self.encoder.out_features, hidden, n_actions)
+        self.af = mlp_head(self.encoder.out_features, hidden, n_actions)
         if self.uses_dueling:
-            self.vf = _mlp_head(self.encoder.out_features, hidden, 1)
+            self.vf = mlp_head(self.encoder.out_features, hidden, 1)
 
     @override(DefaultDQNTorchRLModule)
     def _qf_forward_helper(self, batch: dict[str, Any], encoder: nn.Module, head: Any) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-__all__ = ["IFEConfig", "IFEEncoder", "NatureCNNEncoder", "ResidualBlock", "SpatialAttention", "orthogonal_init_"]
+__all__ = ["IFEConfig", "IFEEncoder", "NatureCNNEncoder", "ResidualBlock", "SpatialAttention", "mlp_head", "orthogonal_init_"]
 
 #: Gain of orthogonal initialisation for layers followed by a ReLU.
 RELU_GAIN = 2.0 ** 0.5
@@ -39,6 +39,13 @@ def orthogonal_init_(module: nn.Module, gain: float = RELU_GAIN) -> nn.Module:
             if layer.bias is not None:
                 nn.init.zeros_(layer.bias)
     return module
+
+
+def mlp_head(in_features: int, hidden: int, out: int, output_gain: float = 1.0) -> nn.Sequential:
+    """Linear-ReLU-linear, orthogonally initialised; a small `output_gain` starts a policy near uniform."""
+    head = orthogonal_init_(nn.Sequential(nn.Linear(in_features, hidden), nn.ReLU(), nn.Linear(hidden, out)))
+    nn.init.orthogonal_(head[-1].weight, output_gain)
+    return head
 
 
 @dataclass(frozen=True)

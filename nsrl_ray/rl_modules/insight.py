@@ -30,6 +30,7 @@ from ray.rllib.utils.annotations import override
 from torch import nn
 
 from nsrl_ray.perception.model import PerceptionCNN
+from nsrl_ray.rl_modules.ife_net import mlp_head
 from nsrl_ray.symbolic.eql import DEFAULT_UNITS, EQL
 
 __all__ = [
@@ -79,8 +80,10 @@ class InsightTorchRLModule(TorchRLModule, ValueFunctionAPI):
         n_out = int(self.action_space.n) if self.discrete else int(self.action_space.shape[0])
         self.perception = PerceptionCNN(slot_names, in_frames=int(shape[0]), **perception_kwargs(config))
         hidden, head = self.perception.hidden_size, int(config.get("head_hidden", 512))
-        self.pi = nn.Sequential(nn.Linear(hidden, head), nn.ReLU(), nn.Linear(head, n_out))
-        self.vf = nn.Sequential(nn.Linear(hidden, head), nn.ReLU(), nn.Linear(head, 1))
+        # CleanRL's PPO gains, as INSIGHT's heads: orthogonal, 0.01 on the policy output (a near-uniform
+        # start whatever the pre-trained embedding's scale), 1 on the value output.
+        self.pi = mlp_head(hidden, head, n_out, output_gain=0.01)
+        self.vf = mlp_head(hidden, head, 1)
         # INSIGHT's EQL reads coordinates only (zeroed when an object is absent); presence flags are optional.
         presence = bool(config.get("eql_presence_inputs", False))
         inputs = [i for i, name in enumerate(self.perception.feature_names) if presence or "_present_t" not in name]

@@ -40,6 +40,16 @@ def test_train_pass_returns_both_actors_perception_and_values() -> None:
     assert m.feature_names[:3] == ("player_x_t0", "player_y_t0", "player_present_t0")
 
 
+def test_the_neural_actor_starts_near_uniform_and_the_critic_does_not() -> None:
+    # CleanRL's head gains: policy output 0.01, value output 1. With PyTorch's default init the policy
+    # starts with logits that already prefer actions, set by an embedding that knows nothing of reward.
+    out = module().forward_train({Columns.OBS: frames(32)})
+    probabilities = torch.softmax(out[NEURAL_OUT], dim=-1)
+    assert float((probabilities - 1 / 6).abs().max()) < 0.01
+    values = module().compute_values({Columns.OBS: frames(32)})
+    assert float(values.std()) > 10 * float(out[NEURAL_OUT].std())
+
+
 def test_use_eql_actor_acts_with_scaled_eql_logits() -> None:
     m = module(use_eql_actor=True, eql_inverse_temperature=10.0)
     out = m.forward_inference({Columns.OBS: frames()})
