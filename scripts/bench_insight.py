@@ -104,13 +104,19 @@ BUDGETS: dict[str, tuple[bool, list[str]]] = {
         "stages.symbolic.eval_episodes=10", "stages.symbolic.eval_max_steps=3000", "stages.symbolic.video_steps=200",
         "stages.evaluate.episodes=10",
     ]),
+    # Every minute goes to INSIGHT's PPO: random play records the frames (INSIGHT's Pong objects are all on
+    # screen whatever the agent does), so the teacher trains a single iteration, kept only because evaluate
+    # plays a teacher beside the formulas. The 8 envs sit on two half-CPU EnvRunners, and the learner takes
+    # both cores while they wait (PPO samples, then updates).
     "2h": (False, [
-        "stages.teacher.max_iterations=20", "stages.teacher.num_env_runners=1",
-        "stages.perceive.frames=20000", "stages.perceive.num_actors=1", "stages.perceive.train_steps=4000",
-        "stages.perceive.channels=[16, 32, 32]", "stages.perceive.hidden=512",
-        "stages.perceive.coordinate_head=spatial_softmax",
-        "stages.symbolic.max_iterations=250", "stages.symbolic.num_env_runners=1", "stages.symbolic.head_hidden=256",
-        "stages.symbolic.eql_eval_every=25", "stages.symbolic.eval_episodes=10", "stages.symbolic.video_steps=500",
+        "resources.cpus_per_actor=0.5", "resources.learner_threads=2",
+        "stages.teacher.max_iterations=1", "stages.teacher.num_env_runners=1",
+        "stages.perceive.policy=random", "stages.perceive.frames=30000", "stages.perceive.num_actors=2",
+        "stages.perceive.train_steps=8000", "stages.perceive.channels=[16, 32, 32]", "stages.perceive.hidden=512",
+        "stages.symbolic.max_iterations=1300", "stages.symbolic.num_env_runners=2",
+        "stages.symbolic.num_envs_per_env_runner=4", "stages.symbolic.head_hidden=256",
+        "stages.symbolic.eql_eval_every=100", "stages.symbolic.checkpoint_every=100",
+        "stages.symbolic.eval_episodes=10", "stages.symbolic.video_steps=500",
         "stages.evaluate.episodes=10",
     ]),
 }
@@ -138,15 +144,16 @@ def random_play(episodes: int, max_steps: int, seed: int = 0) -> float:
     return float(np.mean(returns))
 
 
-def insight_table(budget: str, storage: Path) -> dict[str, float]:
-    """Train Pong with the budget preset; return table 1's row (neural / EQL actor returns, random, MAE, steps, time)."""
+def insight_table(budget: str, storage: Path, extra: list[str] = ()) -> dict[str, float]:
+    """Train Pong with the budget preset (then `extra` overrides); return table 1's row (neural / EQL actor
+    returns, random, MAE, steps, time)."""
     import json
 
     from nsrl_ray.config.experiment_file import load_experiment
     from nsrl_ray.pipeline.runner import run_experiment
 
     smoke, overrides = BUDGETS[budget]
-    config = load_experiment(REPO_ROOT / "tune_configs" / "insight_pong.yaml", overrides, smoke=smoke)
+    config = load_experiment(REPO_ROOT / "tune_configs" / "insight_pong.yaml", [*overrides, *extra], smoke=smoke)
     config = config.replace(storage_path=str(storage), name=f"bench_insight_{budget}")
     started = time.perf_counter()
     summary = run_experiment(config)
@@ -197,10 +204,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget", choices=tuple(BUDGETS), default=None,
                         help="table 1's training budget (default: smoke with --smoke, else 2h)")
     parser.add_argument("--storage", type=Path, default=REPO_ROOT / "nsrl_results", help="table 1's run folder")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="table 1: an override on top of the budget preset (repeatable), e.g. stages.symbolic.max_iterations=20")
     args = parser.parse_args(argv)
     if args.table in ("1", "all"):
         budget = args.budget or ("smoke" if args.smoke else "2h")
-        print_insight_table(budget, insight_table(budget, args.storage))
+        print_insight_table(budget, insight_table(budget, args.storage, args.overrides))
         if args.table == "1":
             return 0
     steps, batches, rounds = (400, 2, 2) if args.smoke else (args.steps, args.batches, 4)
