@@ -1047,6 +1047,9 @@ class InsightSettings:
     """Labelled frames per minibatch for the perception loss."""
     reg_weight: float = 1e-3
     """Final weight of the EQL's smoothed L1/2 penalty (INSIGHT: 1e-3)."""
+    extra_terms_every_epoch: bool = False
+    """Add the distillation, L1/2 and perception terms in every PPO epoch; INSIGHT adds them in the last
+    epoch of each update only (a quarter of the perception passes at 4 epochs)."""
     reg_ramp_fraction: float = 1.0
     """Share of the budget over which that weight ramps linearly up from 0 (INSIGHT: the whole run)."""
     prune_threshold: float = 1e-2

@@ -5,11 +5,13 @@ Per minibatch: PPO + `distillation_loss_weight`·CE(EQL logits, argmax of the ne
 linearly from 0 to `reg_weight` over `reg_ramp_steps` sampled env steps, + `cnn_loss_weight`·
 (focal existence + masked L1 coordinates + L1 sizes) on a labelled batch drawn from the
 frame–object dataset the `perceive` stage wrote. The distillation gradient also reaches the CNN
-through the predicted coordinates: this is how reward refines perception.
+through the predicted coordinates: this is how reward refines perception. As in INSIGHT, the terms
+after PPO's are added in the last PPO epoch of each update only (``extra_terms_every_epoch``: all).
 
 Settings come through `learner_config_dict`: ``distillation_loss_weight`` (1), ``cnn_loss_weight`` (2),
 ``reg_weight`` (1e-3), ``reg_ramp_steps`` (0: full weight at once), ``perception_dataset`` (a shard
-folder; None: no perception loss), ``cnn_batch_size`` (32), ``focal_gamma`` (2), ``seed`` (0).
+folder; None: no perception loss), ``cnn_batch_size`` (32), ``focal_gamma`` (2), ``seed`` (0),
+``extra_terms_every_epoch`` (False).
 """
 
 from __future__ import annotations
@@ -61,6 +63,9 @@ class InsightPPOTorchLearner(PPOTorchLearner):
         self.reg_ramp_steps = int(settings.get("reg_ramp_steps", 0))
         self.cnn_batch_size = int(settings.get("cnn_batch_size", 32))
         self.focal_gamma = float(settings.get("focal_gamma", 2.0))
+        self.every_epoch = bool(settings.get("extra_terms_every_epoch", False))
+        self.minibatch_index = 0  # within the current update: which minibatches are the last epoch's
+        self.extra_terms_from = 0
         self.env_steps = 0
         self.labels = None
         self.rng = np.random.default_rng(int(settings.get("seed", 0)))
@@ -70,6 +75,18 @@ class InsightPPOTorchLearner(PPOTorchLearner):
 
             self.labels = load_frame_dataset(path)
             self.slot_weights = torch.from_numpy(rarity_weights(self.labels.present)).to(self._device)
+
+    @override(PPOTorchLearner)
+    def _create_iterator_if_necessary(self, **kwargs: Any) -> Any:
+        # One call per update: its minibatches from index `extra_terms_from` on are the last epoch's.
+        # Counted from the configured batch, as RLlib's cyclic iterator splits it (a batch a few steps
+        # longer adds a minibatch, and that one counts as last-epoch too).
+        epochs = int(kwargs.get("num_epochs") or 1)
+        minibatch = int(kwargs.get("minibatch_size") or 0)
+        per_epoch = max(1, self.config.train_batch_size_per_learner // minibatch) if minibatch else 1
+        self.minibatch_index = 0
+        self.extra_terms_from = 0 if self.every_epoch else (epochs - 1) * per_epoch
+        return super()._create_iterator_if_necessary(**kwargs)
 
     def current_reg_weight(self) -> float:
         return linear_ramp(self.env_steps, self.reg_ramp_steps, self.reg_final)
@@ -91,6 +108,10 @@ class InsightPPOTorchLearner(PPOTorchLearner):
         self, *, module_id: ModuleID, config: PPOConfig, batch: dict[str, Any], fwd_out: dict[str, TensorType]
     ) -> TensorType:
         total = super().compute_loss_for_module(module_id=module_id, config=config, batch=batch, fwd_out=fwd_out)
+        last_epoch = self.minibatch_index >= self.extra_terms_from
+        self.minibatch_index += 1
+        if not last_epoch:
+            return total
         module = self.module[module_id].unwrapped()
         neural, eql = fwd_out[NEURAL_OUT], fwd_out[EQL_OUT]
         if module.discrete:

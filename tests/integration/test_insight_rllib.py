@@ -69,6 +69,28 @@ def test_insight_ppo_trains_all_parts_and_checkpoints_keep_the_eql_masks(ray_ses
     assert float(restored.eql.output.weight_mask.mean()) < 1.0
 
 
+@pytest.mark.parametrize("every_epoch, expected_calls", [(False, (2, 3)), (True, (6, 7))])
+def test_the_perception_term_comes_in_the_last_ppo_epoch_only_as_insights(ray_session, tmp_path, every_epoch,
+                                                                          expected_calls):
+    write_shard(record_frames("Pong", 40, seed=0), tmp_path / "frames" / "shard_00000.npz")
+    settings = dataclasses.replace(InsightSettings(), max_iterations=1, train_batch_size=64, minibatch_size=32,
+                                   num_epochs=3, num_env_runners=0, head_hidden=16, eql_copies=2)
+    learner_config = {"perception_dataset": str(tmp_path / "frames"), "cnn_batch_size": 4,
+                      "extra_terms_every_epoch": every_epoch}
+    algo = insight_ppo_config(rllib_pixel_env("PongPixels-v0"), settings, insight_model_config(SLOTS, OPTIONS, settings),
+                              learner_config, seed=0).build_algo()
+    try:
+        learner = algo.learner_group._learner  # num_learners=0: the learner lives in this process
+        calls = []
+        original = learner._perception_term
+        learner._perception_term = lambda module: (calls.append(module), original(module))[1]
+        algo.train()
+    finally:
+        algo.stop()
+    # 3 epochs of 2 minibatches (a 7th when the batch runs a step over 64): the last epoch's 2 (or 3), or all.
+    assert len(calls) in expected_calls
+
+
 class _NoiseFrames(__import__("gymnasium").Env):
     """Random frame stacks, a 2-D continuous action, reward -|action|: just enough for one PPO update."""
 
