@@ -1039,6 +1039,10 @@ class InsightSettings:
     """The EQL outputs times this are the EQL actor's logits (INSIGHT: 10)."""
     eql_presence_inputs: bool = False
     """Also feed the EQL the objects' presence flags; INSIGHT feeds coordinates only (zeroed when absent)."""
+    eql_cnn_gradient: float = 1.0
+    """Share of the EQL's gradient (distillation, L1/2) that reaches the CNN through the predicted coordinates
+    (INSIGHT: 1, "reward refines perception"); 0 leaves the CNN to the perception and PPO losses, so the
+    coordinates keep meaning what their names say."""
     distillation_loss_weight: float = 1.0
     """Weight of CE(EQL logits, the neural actor's action) (continuous: MSE of the means)."""
     cnn_loss_weight: float = 2.0
@@ -1090,6 +1094,7 @@ class InsightSettings:
         _probability("gamma", self.gamma)
         _probability("gae_lambda", self.gae_lambda)
         _probability("reg_ramp_fraction", self.reg_ramp_fraction)
+        _probability("eql_cnn_gradient", self.eql_cnn_gradient)
         if self.minibatch_size > self.train_batch_size:
             raise ConfigError(f"minibatch_size ({self.minibatch_size}) must not exceed train_batch_size ({self.train_batch_size}).")
         unknown = [u for u in self.eql_units if u not in EQL_UNITS]

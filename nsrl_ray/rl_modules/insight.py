@@ -14,7 +14,8 @@ losses. EQL pruning masks are registered buffers: checkpoints and EnvRunners car
 ``hidden`` (2048), ``coordinate_head`` ('dense'), ``input_norm`` ('instance'), ``head_hidden`` (512),
 ``eql_units`` (INSIGHT's), ``eql_copies`` (8), ``eql_layers`` (1), ``eql_inverse_temperature`` (10),
 ``eql_presence_inputs`` (False: the EQL reads the coordinates only, as INSIGHT's),
-``use_eql_actor`` (False), ``log_std`` (continuous: initial value, -0.5).
+``use_eql_actor`` (False), ``log_std`` (continuous: initial value, -0.5), ``eql_cnn_gradient`` (1: the EQL's
+gradient reaches the CNN whole, as INSIGHT's; 0 stops it, so only the perception and PPO losses move the CNN).
 """
 
 from __future__ import annotations
@@ -94,6 +95,7 @@ class InsightTorchRLModule(TorchRLModule, ValueFunctionAPI):
             layers=int(config.get("eql_layers", 1)),
             variable_names=tuple(self.perception.feature_names[i] for i in inputs),
         )
+        self.eql_cnn_gradient = float(config.get("eql_cnn_gradient", 1.0))
         # Persistent so an EnvRunner or a restored checkpoint acts with the same actor and scale.
         self.register_buffer("use_eql_actor", torch.tensor(bool(config.get("use_eql_actor", False))))
         self.register_buffer("eql_inverse_temperature", torch.tensor(float(config.get("eql_inverse_temperature", 10.0))))
@@ -113,6 +115,9 @@ class InsightTorchRLModule(TorchRLModule, ValueFunctionAPI):
         perceived = self.perception(obs)
         features = PerceptionCNN.to_features(perceived, hard=True)  # gradients reach the CNN through the centres
         neural = self.pi(perceived["embedding"])
+        if self.eql_cnn_gradient != 1.0:  # same values, the gradient into the CNN scaled
+            g = self.eql_cnn_gradient
+            features = features * g + features.detach() * (1.0 - g)
         eql = self.eql_on_features(features)
         if self.discrete:
             eql = eql * self.eql_inverse_temperature

@@ -60,6 +60,7 @@ def insight_model_config(slot_names: tuple[str, ...], perception_options: dict[s
         "eql_inverse_temperature": float(settings.eql_inverse_temperature),
         "use_eql_actor": bool(settings.use_eql_actor),
         "eql_presence_inputs": bool(getattr(settings, "eql_presence_inputs", False)),
+        "eql_cnn_gradient": float(getattr(settings, "eql_cnn_gradient", 1.0)),
     }
 
 

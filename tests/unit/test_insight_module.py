@@ -125,3 +125,18 @@ def test_draw_objects_marks_present_objects_only() -> None:
 
 def test_presence_flags_can_be_eql_inputs() -> None:
     assert len(module(eql_presence_inputs=True).eql.variable_names) == 3 * 4 * 3
+
+
+@pytest.mark.parametrize("share", [0.0, 0.5])
+def test_eql_cnn_gradient_scales_what_the_eql_sends_into_the_cnn(share: float) -> None:
+    obs = {Columns.OBS: frames()}
+    whole, scaled = module(), module(eql_cnn_gradient=share)
+    out_whole, out_scaled = whole.forward_train(obs)[EQL_OUT], scaled.forward_train(obs)[EQL_OUT]
+    assert torch.allclose(out_whole, out_scaled)  # the same actor: only the gradient differs
+    out_whole.sum().backward()
+    out_scaled.sum().backward()
+    grad_whole = whole.perception.coordinates.weight.grad
+    grad_scaled = scaled.perception.coordinates.weight.grad
+    assert float(grad_whole.abs().sum()) > 0.0
+    assert torch.allclose(grad_scaled if grad_scaled is not None else torch.zeros_like(grad_whole), share * grad_whole,
+                          atol=1e-6)
