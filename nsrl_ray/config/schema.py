@@ -1042,7 +1042,8 @@ class InsightSettings:
     eql_cnn_gradient: float = 1.0
     """Share of the EQL's gradient (distillation, L1/2) that reaches the CNN through the predicted coordinates
     (INSIGHT: 1, "reward refines perception"); 0 leaves the CNN to the perception and PPO losses, so the
-    coordinates keep meaning what their names say."""
+    coordinates keep meaning what their names say. Pong, 30 iterations after 500 pre-training steps: the
+    held-out coordinate MAE went from 0.036 to 0.19 with 1, to 0.046 with 0."""
     distillation_loss_weight: float = 1.0
     """Weight of CE(EQL logits, the neural actor's action) (continuous: MSE of the means)."""
     cnn_loss_weight: float = 2.0

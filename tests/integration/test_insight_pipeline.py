@@ -33,6 +33,8 @@ def test_pong_smoke_runs_end_to_end_and_writes_formulas_in_object_names(nsrl, tm
     for key in ("neural_return_mean", "eql_return_mean", "perception_mae", "perception_mae_formula_objects"):
         assert key in results["symbolic"], key
     assert results["evaluate"]["episodes"] == 2
+    rows = [json.loads(line) for line in (artifacts.parent / "result.json").read_text().splitlines()]
+    assert any(row.get("symbolic/learn_s", 0) > 0 and row.get("symbolic/sample_s", 0) > 0 for row in rows)
     for video in ("insight_objects_before.gif", "insight_objects_after.gif"):
         assert (artifacts / video).stat().st_size > 1000, video
     assert list((artifacts / "tensorboard").glob("events.out.tfevents.*"))

@@ -37,6 +37,8 @@ VIDEO_AFTER = "insight_objects_after.gif"
 
 _LEARNER_METRICS = ("policy_loss", "vf_loss", "entropy", "distillation_loss", "eql_l_half", "eql_reg_weight",
                     "cnn_loss", "cnn_coordinate_l1", "eql_agreement")
+#: Iteration timers of RLlib's result (seconds) reported as symbolic/sample_s and symbolic/learn_s.
+_TIMERS = {"sample_s": "env_runner_sampling_timer", "learn_s": "learner_update_timer"}
 #: Each layer of the exported EQL keeps at most this many weights (binds only when L1/2 has not sparsified it).
 MAX_EXPORT_WEIGHTS = 24
 
@@ -135,6 +137,9 @@ def learn_insight(ctx: StageContext) -> dict:
                 "max_iterations": settings.max_iterations,
                 "time_s": time.perf_counter() - started,
                 **{name: float(learner[name]) for name in _LEARNER_METRICS if name in learner},
+                # where an iteration's time goes: the EnvRunners' sampling or the learner's update
+                **{name: float(result.get("timers", {})[key]) for name, key in _TIMERS.items()
+                   if key in result.get("timers", {})},
             }
             if settings.eql_eval_every and (iteration % settings.eql_eval_every == 0 or iteration == settings.max_iterations):
                 module = learner_module(algo, model_config, *spaces)
