@@ -152,6 +152,19 @@ def random_policy(n_actions: int, seed: int):
     return lambda obs: int(rng.integers(n_actions))
 
 
+def better_than_random(trained: list[float], random: list[float]) -> dict:
+    """How clearly the trained returns beat random play: the gap, its 95 % interval (Welch) and the one-sided p."""
+    from scipy import stats
+
+    a, b = np.asarray(trained, float), np.asarray(random, float)
+    gap = float(a.mean() - b.mean())
+    if len(a) < 2 or len(b) < 2:
+        return {"gap": gap}
+    test = stats.ttest_ind(a, b, equal_var=False, alternative="greater")
+    low, high = stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
+    return {"gap": gap, "gap_ci95": [float(low), float(high)], "p_better": float(test.pvalue)}
+
+
 def evaluate(game: str, module_path: Path, episodes: int, seed: int, video_steps: int, out: Path, log=print) -> dict:
     """Returns of the trained module and of random play, and the overlay gif of a rollout."""
     from ray.rllib.core.rl_module.rl_module import RLModule
@@ -164,7 +177,8 @@ def evaluate(game: str, module_path: Path, episodes: int, seed: int, video_steps
     trained = play(game, policy_of(module, seed), episodes, seed)
     random = play(game, random_policy(len(ife_game(game).actions), seed), episodes, seed)
     summary = {"game": game, "episodes": episodes, "return_mean": float(np.mean(trained)), "return_std": float(np.std(trained)),
-               "returns": trained, "random_return_mean": float(np.mean(random)), "random_returns": random}
+               "returns": trained, "random_return_mean": float(np.mean(random)), "random_returns": random,
+               **better_than_random(trained, random)}
     if video_steps and hasattr(module.encoder, "attention"):
         summary.update(save_attention_video(module, game, out / "attention", video_steps, seed))
     (out / "evaluation.json").write_text(json.dumps(summary, indent=1))
@@ -325,6 +339,13 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--smoke", action="store_true")
     t.add_argument("--small", action="store_true",
                    help="IFE with m = 1 and a 128-wide attention scorer (~9× cheaper on CPU; same architecture)")
+    e = sub.add_parser("evaluate", help="play a trained module's games beside random play (and the overlay gif)")
+    e.add_argument("--game", default="Boxing")
+    e.add_argument("--module", type=Path, required=True, help="a module folder written by `train`")
+    e.add_argument("--episodes", type=int, default=20)
+    e.add_argument("--seed", type=int, default=2000, help="first game seed (train evaluates from its seed + 1000)")
+    e.add_argument("--video-steps", type=int, default=0)
+    e.add_argument("--out", type=Path, required=True)
     b = sub.add_parser("bench", help="the attention-vs-objects table per game, and frames/s")
     b.add_argument("--games", nargs="+", default=["Boxing", "Assault", "SpaceInvaders"])
     b.add_argument("--module", type=_module_arg, action="append", default=[], metavar="GAME:MODEL=PATH",
@@ -344,6 +365,9 @@ def main(argv: list[str] | None = None) -> int:
             args.games, args.frames, args.episodes, args.max_steps, args.fps_passes = args.games[:1], 16, 1, 30, 2
         print(bench(args.games, dict(args.module), args.train_minutes, args.frames, args.episodes, args.max_steps,
                     args.fps_passes, args.seed, args.out, smoke=args.smoke, small=args.small, log=lambda line: None))
+    if args.command == "evaluate":
+        args.out.mkdir(parents=True, exist_ok=True)
+        evaluate(args.game, args.module, args.episodes, args.seed, args.video_steps, args.out)
     if args.command == "train":
         budget = dict(minutes=0.5, max_iterations=1) if args.smoke else dict(minutes=args.minutes,
                                                                              max_iterations=args.max_iterations)

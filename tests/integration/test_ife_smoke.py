@@ -55,3 +55,9 @@ def test_bench_train_smoke_saves_a_module_and_evaluates_it(tmp_path):
     (row,) = json.loads((tmp_path / "progress.json").read_text())
     assert 0.0 < row["entropy"] <= np.log(18) + 1e-3  # Boxing's 18 actions: RLlib's learner stats reached the row
     assert np.isfinite(row["vf_explained_var"]) and row["kl"] >= 0.0
+    done = subprocess.run([sys.executable, "scripts/bench_ife.py", "evaluate", "--module", str(tmp_path / "module"),
+                           "--episodes", "2", "--out", str(tmp_path / "again")],
+                          cwd=REPO, env=ENV, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    again = json.loads((tmp_path / "again" / "evaluation.json").read_text())
+    assert len(again["returns"]) == len(again["random_returns"]) == 2 and {"gap", "p_better"} <= set(again)
