@@ -136,7 +136,7 @@ class TeacherSettings:
     """Global gradient-norm clip; null leaves gradients unclipped."""
     use_kl_loss: bool = True
     """PPO: add RLlib's adaptive KL penalty to the clipped surrogate (RLlib's default). false gives the clipped
-    objective alone, as CleanRL and INSIGHT train Atari; the penalty slows early pixel learning."""
+    objective alone, as CleanRL and INSIGHT train Atari."""
     vf_share_layers: bool = True
     """Policy and value heads share the hidden layers (separate networks help continuous control)."""
     num_envs_per_env_runner: int = 1
