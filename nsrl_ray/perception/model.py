@@ -46,6 +46,10 @@ class PerceptionCNN(nn.Module):
         input_norm: str = "instance",
     ) -> None:
         super().__init__()
+        # Subnormal floats make CPU convolutions several times slower, and pre-training makes them: on Pong a
+        # CNN after 3000 steps took 0.83 s per forward-backward of 256 stacks against 0.18 s with them flushed
+        # (its PPO iterations 4.4 s against 3.0 s). Every process that builds this CNN flushes them to zero.
+        torch.set_flush_denormal(True)
         if coordinate_head not in ("dense", "spatial_softmax"):
             raise ValueError(f"coordinate_head must be 'dense' or 'spatial_softmax', got {coordinate_head!r}.")
         self.coordinate_head = coordinate_head

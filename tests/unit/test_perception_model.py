@@ -99,3 +99,13 @@ def test_metrics_precision_recall_and_subset_mae() -> None:
     assert perception_metrics(model, data, subset=["player_x_t0"])["mae_subset"] == pytest.approx(0.1, abs=1e-6)
     with pytest.raises(ValueError, match="names no slot"):
         perception_metrics(model, data, subset=["paddle"])
+
+
+def test_building_the_cnn_flushes_subnormal_floats_which_slow_cpu_convolutions_several_times():
+    torch.set_flush_denormal(False)
+    try:
+        assert float(torch.tensor(1e-40)) != 0.0  # subnormal, kept
+        PerceptionCNN(("ball",), channels=(4, 8, 8), hidden=16)
+        assert float(torch.tensor(1e-40)) == 0.0  # flushed from now on in this process
+    finally:
+        torch.set_flush_denormal(True)
