@@ -130,6 +130,7 @@ def learn_insight(ctx: StageContext) -> dict:
             result = algo.train()
             runners = result.get(ENV_RUNNER_RESULTS, {})
             learner = result.get(LEARNER_RESULTS, {}).get("default_policy", {})
+            timers = result.get("timers", {})
             metrics = {
                 "return_mean": float(runners.get(EPISODE_RETURN_MEAN, float("nan"))),
                 "env_steps": int(runners.get(NUM_ENV_STEPS_SAMPLED_LIFETIME, 0)),
@@ -138,8 +139,7 @@ def learn_insight(ctx: StageContext) -> dict:
                 "time_s": time.perf_counter() - started,
                 **{name: float(learner[name]) for name in _LEARNER_METRICS if name in learner},
                 # where an iteration's time goes: the EnvRunners' sampling or the learner's update
-                **{name: float(result.get("timers", {})[key]) for name, key in _TIMERS.items()
-                   if key in result.get("timers", {})},
+                **{name: float(timers[key]) for name, key in _TIMERS.items() if key in timers},
             }
             if settings.eql_eval_every and (iteration % settings.eql_eval_every == 0 or iteration == settings.max_iterations):
                 module = learner_module(algo, model_config, *spaces)
