@@ -1052,6 +1052,9 @@ class InsightSettings:
     """Labelled frames per minibatch for the perception loss."""
     reg_weight: float = 1e-3
     """Final weight of the EQL's smoothed L1/2 penalty (INSIGHT: 1e-3)."""
+    eql_lr: float | None = None
+    """The EQL actor's own constant Adam learning rate; null (INSIGHT) trains it with PPO's optimiser and rate.
+    At a short budget PPO's annealed 2.5e-4 leaves the EQL on the neural actor's majority action."""
     extra_terms_every_epoch: bool = False
     """Add the distillation, L1/2 and perception terms in every PPO epoch; INSIGHT adds them in the last
     epoch of each update only (a quarter of the perception passes at 4 epochs)."""
@@ -1096,6 +1099,8 @@ class InsightSettings:
         _probability("gae_lambda", self.gae_lambda)
         _probability("reg_ramp_fraction", self.reg_ramp_fraction)
         _probability("eql_cnn_gradient", self.eql_cnn_gradient)
+        if self.eql_lr is not None and not self.eql_lr > 0:
+            raise ConfigError(f"eql_lr: got {self.eql_lr}, expected a learning rate > 0, or null for PPO's.")
         if self.minibatch_size > self.train_batch_size:
             raise ConfigError(f"minibatch_size ({self.minibatch_size}) must not exceed train_batch_size ({self.train_batch_size}).")
         unknown = [u for u in self.eql_units if u not in EQL_UNITS]

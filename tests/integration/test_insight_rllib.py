@@ -126,3 +126,31 @@ def test_continuous_actions_distil_the_means_by_mse(ray_session):
         assert not algo.get_module().discrete
     finally:
         algo.stop()
+
+
+def test_an_eql_learning_rate_gives_the_eql_an_optimiser_of_its_own(ray_session):
+    from nsrl_ray.learners.insight_ppo import EQL_OPTIMIZER
+
+    settings = dataclasses.replace(InsightSettings(), max_iterations=2, train_batch_size=64, minibatch_size=32,
+                                   num_epochs=2, num_env_runners=0, head_hidden=16, eql_copies=2)
+    model_config = insight_model_config(SLOTS, OPTIONS, settings)
+    algo = insight_ppo_config(rllib_pixel_env("PongPixels-v0"), settings, model_config,
+                              {"cnn_loss_weight": 0.0, "eql_lr": 0.05}, seed=0).build_algo()
+    try:
+        learner = algo.learner_group._learner
+        module = learner.module["default_policy"].unwrapped()
+        optimisers = dict(learner.get_optimizers_for_module("default_policy"))
+        assert set(optimisers) == {"default_optimizer", EQL_OPTIMIZER}
+        eql_params = {id(p) for p in module.eql.parameters()}
+        held = {name: {id(p) for group in opt.param_groups for p in group["params"]} for name, opt in optimisers.items()}
+        assert held[EQL_OPTIMIZER] == eql_params and not held["default_optimizer"] & eql_params
+        assert len(held["default_optimizer"]) == len(list(module.parameters())) - len(eql_params)
+        before = module.eql.output.weight.detach().clone()
+        algo.train()
+        # The EQL's rate is constant; PPO's anneals from 2.5e-4 towards 0 over the budget.
+        assert optimisers[EQL_OPTIMIZER].param_groups[0]["lr"] == pytest.approx(0.05)
+        assert optimisers["default_optimizer"].param_groups[0]["lr"] < settings.lr
+        # Adam moves each weight by about its rate per step: 0.05, far beyond what 2.5e-4 could in 2 steps.
+        assert float((module.eql.output.weight.detach() - before).abs().max()) > 0.02
+    finally:
+        algo.stop()

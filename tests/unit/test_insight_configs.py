@@ -89,3 +89,13 @@ def test_the_rllib_config_carries_the_kl_choice() -> None:
     for use_kl_loss in (False, True):
         settings = InsightSettings(use_kl_loss=use_kl_loss)
         assert insight_ppo_config("PongPixels-v0", settings, {}, {}, seed=0).use_kl_loss is use_kl_loss
+
+
+def test_eql_lr_is_a_positive_rate_or_null_for_ppos() -> None:
+    assert parse_experiment(_insight()).stages.symbolic.eql_lr is None
+    assert parse_experiment(_insight(eql_lr=0.01)).stages.symbolic.eql_lr == 0.01
+    for bad in (0, -1e-3):
+        with pytest.raises(ConfigError, match="eql_lr"):
+            parse_experiment(_insight(eql_lr=bad))
+    with pytest.raises(ConfigError, match="eql_lr"):
+        parse_experiment(_insight(eql_lr="fast"))

@@ -50,6 +50,7 @@ def _learner_config(ctx: StageContext, settings: Any, seed: int) -> dict[str, An
         "cnn_loss_weight": settings.cnn_loss_weight,
         "cnn_batch_size": settings.cnn_batch_size,
         "extra_terms_every_epoch": settings.extra_terms_every_epoch,
+        "eql_lr": settings.eql_lr,
         "reg_weight": settings.reg_weight,
         "reg_ramp_steps": int(total * settings.reg_ramp_fraction),
         "perception_dataset": str(ctx.path(FRAMES)) if settings.cnn_loss_weight > 0 else None,
