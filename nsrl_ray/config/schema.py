@@ -1052,6 +1052,10 @@ class InsightSettings:
     """Labelled frames per minibatch for the perception loss."""
     reg_weight: float = 1e-3
     """Final weight of the EQL's smoothed L1/2 penalty (INSIGHT: 1e-3)."""
+    eql_standardise_inputs: bool = True
+    """Standardise the EQL's inputs by the mean and spread of the coordinates the pre-trained CNN perceives on the
+    recorded frames (INSIGHT feeds them raw); exported formulas are still written in the raw coordinates. Pong,
+    fitted to a neural actor's actions: 87 % agreement after 250 Adam steps standardised, 73 % raw."""
     eql_lr: float | None = None
     """The EQL actor's own constant Adam learning rate; null (INSIGHT) trains it with PPO's optimiser and rate.
     At a short budget PPO's annealed 2.5e-4 leaves the EQL on the neural actor's majority action."""

@@ -16,6 +16,10 @@ losses. EQL pruning masks are registered buffers: checkpoints and EnvRunners car
 ``eql_presence_inputs`` (False: the EQL reads the coordinates only, as INSIGHT's),
 ``use_eql_actor`` (False), ``log_std`` (continuous: initial value, -0.5), ``eql_cnn_gradient`` (1: the EQL's
 gradient reaches the CNN whole, as INSIGHT's; 0 stops it, so only the perception and PPO losses move the CNN).
+
+The EQL reads its inputs standardised, ``(x - eql_input_shift) / eql_input_scale`` (persistent buffers, identity
+until `standardise_eql_inputs` sets them from perceived frames); `eql_in_input_units` folds that map into the
+EQL's first layer, so exported formulas are written in the coordinates themselves.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ __all__ = [
     "PERCEPTION_CENTRE",
     "PERCEPTION_EXISTENCE",
     "PERCEPTION_SIZE",
+    "MIN_INPUT_SCALE",
     "InsightTorchRLModule",
     "perception_kwargs",
 ]
@@ -50,6 +55,8 @@ EQL_OUT = "insight_eql_out"
 PERCEPTION_EXISTENCE = "insight_existence_logits"
 PERCEPTION_CENTRE = "insight_centre"
 PERCEPTION_SIZE = "insight_size"
+#: Smallest input scale of the EQL's standardisation (coordinates are in [0, 1]).
+MIN_INPUT_SCALE = 0.02
 
 
 def perception_kwargs(model_config: dict[str, Any]) -> dict[str, Any]:
@@ -95,6 +102,9 @@ class InsightTorchRLModule(TorchRLModule, ValueFunctionAPI):
             layers=int(config.get("eql_layers", 1)),
             variable_names=tuple(self.perception.feature_names[i] for i in inputs),
         )
+        # Identity until `standardise_eql_inputs`; persistent, so EnvRunners and checkpoints read the same inputs.
+        self.register_buffer("eql_input_shift", torch.zeros(len(inputs)))
+        self.register_buffer("eql_input_scale", torch.ones(len(inputs)))
         self.eql_cnn_gradient = float(config.get("eql_cnn_gradient", 1.0))
         # Persistent so an EnvRunner or a restored checkpoint acts with the same actor and scale.
         self.register_buffer("use_eql_actor", torch.tensor(bool(config.get("use_eql_actor", False))))
@@ -109,7 +119,34 @@ class InsightTorchRLModule(TorchRLModule, ValueFunctionAPI):
 
     def eql_on_features(self, features: torch.Tensor) -> torch.Tensor:
         """The EQL's raw outputs (before the inverse temperature) for full perceived feature vectors."""
-        return self.eql(features.index_select(-1, self.eql_inputs))
+        inputs = features.index_select(-1, self.eql_inputs)
+        return self.eql((inputs - self.eql_input_shift) / self.eql_input_scale)
+
+    @torch.no_grad()
+    def standardise_eql_inputs(self, features: torch.Tensor, min_scale: float = MIN_INPUT_SCALE) -> None:
+        """Set the EQL's input shift and scale to the mean and standard deviation of `features` (full perceived
+        vectors, N×F). Why: the coordinates' useful differences are a few hundredths of the screen; standardised,
+        the EQL fitted to a Pong actor's actions agreed on 87 % of held-out frames after 250 Adam steps at 2.5e-4,
+        against 73 % (its majority action's share) on the raw coordinates. `min_scale` keeps a nearly constant
+        coordinate (a paddle's x) from being blown up into noise."""
+        inputs = features.index_select(-1, self.eql_inputs).to(self.eql_input_shift)
+        self.eql_input_shift.copy_(inputs.mean(dim=0))
+        self.eql_input_scale.copy_(inputs.std(dim=0).clamp_min(min_scale))
+
+    @torch.no_grad()
+    def eql_in_input_units(self) -> EQL:
+        """A copy of the EQL that reads the raw coordinates: the standardisation folded into its first layer."""
+        import copy
+
+        eql = copy.deepcopy(self.eql)
+        first = eql.linears()[0]
+        weight, bias = first.effective()
+        folded = weight / self.eql_input_scale
+        first.weight.copy_(folded)
+        first.bias.copy_(bias - folded @ self.eql_input_shift)
+        first.weight_mask.copy_((folded != 0).to(first.weight_mask.dtype))
+        first.bias_mask.copy_((first.bias != 0).to(first.bias_mask.dtype))
+        return eql
 
     def _heads(self, obs: torch.Tensor) -> dict[str, torch.Tensor]:
         perceived = self.perception(obs)

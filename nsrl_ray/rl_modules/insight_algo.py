@@ -24,7 +24,9 @@ __all__ = [
     "learner_module",
     "load_perception",
     "load_perception_into",
+    "perceived_features",
     "save_perception",
+    "standardise_eql_inputs_in",
 ]
 
 
@@ -97,6 +99,29 @@ def load_perception_into(algo: Any, state_dict: dict[str, torch.Tensor]) -> None
         learner.module[DEFAULT_MODULE_ID].unwrapped().perception.load_state_dict(state_dict)
 
     algo.learner_group.foreach_learner(load)
+    algo.env_runner_group.sync_weights(from_worker_or_learner_group=algo.learner_group, inference_only=True)
+
+
+@torch.no_grad()
+def perceived_features(model: PerceptionCNN, frames: np.ndarray, limit: int = 4096, batch: int = 256) -> torch.Tensor:
+    """The named feature vectors (N×F) the CNN perceives on up to `limit` frame stacks, evenly spaced."""
+    index = np.linspace(0, len(frames) - 1, num=min(limit, len(frames))).astype(int)
+    training = model.training
+    model.eval()
+    try:
+        return torch.cat([PerceptionCNN.to_features(model(torch.as_tensor(frames[index[i:i + batch]])), hard=True)
+                          for i in range(0, len(index), batch)])
+    finally:
+        model.train(training)
+
+
+def standardise_eql_inputs_in(algo: Any, features: torch.Tensor) -> None:
+    """Standardise the EQL's inputs by `features` in the learner's module and send that to every EnvRunner."""
+
+    def standardise(learner: Any) -> None:
+        learner.module[DEFAULT_MODULE_ID].unwrapped().standardise_eql_inputs(features)
+
+    algo.learner_group.foreach_learner(standardise)
     algo.env_runner_group.sync_weights(from_worker_or_learner_group=algo.learner_group, inference_only=True)
 
 

@@ -25,6 +25,7 @@ from nsrl_ray.rl_modules.insight_algo import (  # noqa: E402
     insight_ppo_config,
     learner_module,
     load_perception_into,
+    standardise_eql_inputs_in,
 )
 
 pytestmark = pytest.mark.ray
@@ -50,6 +51,12 @@ def test_insight_ppo_trains_all_parts_and_checkpoints_keep_the_eql_masks(ray_ses
         assert isinstance(runner_module, InsightTorchRLModule)
         for name, value in pretrained.items():
             assert torch.equal(runner_module.perception.state_dict()[name], value), name
+        features = torch.rand(64, len(runner_module.feature_names)) * torch.linspace(0.1, 1.0, len(runner_module.feature_names))
+        standardise_eql_inputs_in(algo, features)
+        learner_side = algo.learner_group._learner.module["default_policy"].unwrapped()
+        assert float(learner_side.eql_input_scale.min()) < 0.9  # no longer the identity
+        assert torch.equal(algo.get_module().eql_input_scale, learner_side.eql_input_scale)
+        assert torch.equal(algo.get_module().eql_input_shift, learner_side.eql_input_shift)
         obs_space, act_space = runner_module.observation_space, runner_module.action_space
         before = {k: v.clone() for k, v in learner_module(algo, model_config, obs_space, act_space).state_dict().items()}
         results = [algo.train() for _ in range(2)]

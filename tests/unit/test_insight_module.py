@@ -140,3 +140,38 @@ def test_eql_cnn_gradient_scales_what_the_eql_sends_into_the_cnn(share: float) -
     assert float(grad_whole.abs().sum()) > 0.0
     assert torch.allclose(grad_scaled if grad_scaled is not None else torch.zeros_like(grad_whole), share * grad_whole,
                           atol=1e-6)
+
+
+def test_standardised_eql_inputs_fold_back_into_formulas_in_raw_coordinates() -> None:
+    m = module()
+    rng = np.random.default_rng(2)
+    features = torch.as_tensor(rng.uniform(0.3, 0.5, (200, len(m.feature_names))), dtype=torch.float32)
+    features[:, 0] = 0.9  # a constant coordinate keeps the smallest scale instead of dividing by 0
+    raw = m.eql_on_features(features).detach()
+    m.standardise_eql_inputs(features)
+    inputs = features.index_select(-1, m.eql_inputs)
+    assert torch.allclose(m.eql_input_shift, inputs.mean(0)) and float(m.eql_input_scale.min()) >= 0.02 - 1e-7
+    assert float(m.eql_input_scale[0]) == pytest.approx(0.02)
+    standardised = m.eql_on_features(features).detach()
+    assert not torch.allclose(raw, standardised, atol=1e-3)  # the EQL now reads other inputs
+    # The state carries the standardisation, so an EnvRunner's copy acts the same.
+    other = module()
+    other.set_state(m.get_state())
+    assert torch.allclose(other.eql_on_features(features), standardised)
+    # Folded into the first layer: the same outputs from the raw coordinates, and formulas in raw names.
+    folded = m.eql_in_input_units()
+    assert torch.allclose(folded(inputs), standardised, atol=1e-4)
+    pruned = prune_for_export(folded, 1e-2, max_weights=12)
+    formulas = export_formulas(pruned, digits=8, scale=1.0)
+    x = inputs[:16].numpy().astype(np.float64)
+    got = np.stack([np.broadcast_to(evaluate(f, {n: x[:, i] for i, n in enumerate(pruned.variable_names)}), (16,))
+                    for f in formulas], 1)
+    assert np.allclose(got, pruned(inputs[:16]).detach().numpy(), rtol=1e-3, atol=1e-3)
+
+
+def test_a_pruned_first_layer_stays_pruned_when_folded() -> None:
+    m = module()
+    m.eql.blocks[0].linear.prune(0.3)
+    mask = m.eql.blocks[0].linear.weight_mask.clone()
+    m.standardise_eql_inputs(torch.rand(50, len(m.feature_names)))
+    assert torch.equal(m.eql_in_input_units().blocks[0].linear.weight_mask, mask)

@@ -84,7 +84,9 @@ def learn_insight(ctx: StageContext) -> dict:
         learner_module,
         load_perception,
         load_perception_into,
+        perceived_features,
         save_perception,
+        standardise_eql_inputs_in,
     )
     from nsrl_ray.rl_modules.insight_rollout import export_formulas, play_actor, prune_for_export, save_object_video
     from nsrl_ray.symbolic.expression import variables_of
@@ -121,6 +123,10 @@ def learn_insight(ctx: StageContext) -> dict:
             first = int(position["iteration"]) + 1
         else:
             load_perception_into(algo, pretrained.state_dict())
+            if settings.eql_standardise_inputs:
+                from nsrl_ray.perception.dataset import load_frame_dataset
+
+                standardise_eql_inputs_in(algo, perceived_features(pretrained, load_frame_dataset(ctx.path(FRAMES)).frames))
             if settings.video_steps:
                 before = save_object_video(learner_module(algo, model_config, *spaces), game, ctx.path(VIDEO_BEFORE),
                                            settings.video_steps, video_seed, tensorboard_tag="insight/objects_before")
@@ -176,7 +182,7 @@ def learn_insight(ctx: StageContext) -> dict:
     # The refined CNN (for evaluate) and the formulas.
     refined = save_perception(module.perception, options, ctx.path(PERCEPTION_REFINED))
     scale = float(module.eql_inverse_temperature) if module.discrete else 1.0
-    pruned = prune_for_export(module.eql, settings.prune_threshold, MAX_EXPORT_WEIGHTS)
+    pruned = prune_for_export(module.eql_in_input_units(), settings.prune_threshold, MAX_EXPORT_WEIGHTS)
     formulas = export_formulas(pruned, settings.formula_digits, scale)
     from nsrl_ray.pipeline.stages.perceive import validation_split
 
