@@ -115,11 +115,15 @@ BUDGETS: dict[str, tuple[bool, list[str]]] = {
         # The CNN at a quarter of INSIGHT's widths: 3.0 s per 1024-step iteration against 5.8 s at
         # [16, 32, 32] / 512, and after 500 pre-training steps its coordinate MAE is as good (0.031 / 0.036).
         "stages.perceive.train_steps=3000", "stages.perceive.channels=[8, 16, 16]", "stages.perceive.hidden=256",
-        "stages.symbolic.max_iterations=2000", "stages.symbolic.num_env_runners=2",
+        # 5.8 s per iteration measured here in session 19 (3.0-3.6 s on session 18's machine): 1100 fit in 2 hours.
+        "stages.symbolic.max_iterations=1100", "stages.symbolic.num_env_runners=2",
         "stages.symbolic.num_envs_per_env_runner=4", "stages.symbolic.head_hidden=256",
         # The EQL's gradient stays out of the CNN: with INSIGHT's whole gradient, 30 iterations took the
         # coordinate MAE from 0.036 to 0.19 (0.046 without), and formulas on wrong coordinates mislead.
         "stages.symbolic.eql_cnn_gradient=0",
+        # The EQL's own Adam at a constant 1e-2: PPO's annealed 2.5e-4 reaches few enough EQL steps here that,
+        # on raw coordinates, the EQL stayed on the neural actor's majority action.
+        "stages.symbolic.eql_lr=0.01",
         "stages.symbolic.eql_eval_every=100", "stages.symbolic.checkpoint_every=100",
         "stages.symbolic.eval_episodes=10", "stages.symbolic.video_steps=500",
         "stages.evaluate.episodes=10",
