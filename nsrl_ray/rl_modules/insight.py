@@ -134,11 +134,12 @@ class InsightTorchRLModule(TorchRLModule, ValueFunctionAPI):
         self.eql_input_scale.copy_(inputs.std(dim=0).clamp_min(min_scale))
 
     @torch.no_grad()
-    def eql_in_input_units(self) -> EQL:
-        """A copy of the EQL that reads the raw coordinates: the standardisation folded into its first layer."""
+    def eql_in_input_units(self, eql: EQL | None = None) -> EQL:
+        """A copy of `eql` (default: this module's) that reads the raw coordinates: the standardisation folded into
+        its first layer. Prune before folding: in raw units a nearly constant coordinate's weights look largest."""
         import copy
 
-        eql = copy.deepcopy(self.eql)
+        eql = copy.deepcopy(self.eql if eql is None else eql)
         first = eql.linears()[0]
         weight, bias = first.effective()
         folded = weight / self.eql_input_scale

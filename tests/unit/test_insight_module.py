@@ -175,3 +175,8 @@ def test_a_pruned_first_layer_stays_pruned_when_folded() -> None:
     mask = m.eql.blocks[0].linear.weight_mask.clone()
     m.standardise_eql_inputs(torch.rand(50, len(m.feature_names)))
     assert torch.equal(m.eql_in_input_units().blocks[0].linear.weight_mask, mask)
+    pruned = prune_for_export(m.eql, 0.3)  # the stage's order: prune the standardised EQL, then fold
+    x = torch.rand(20, len(m.feature_names))
+    inputs = x.index_select(-1, m.eql_inputs)
+    standardised = pruned((inputs - m.eql_input_shift) / m.eql_input_scale)
+    assert torch.allclose(m.eql_in_input_units(pruned)(inputs), standardised, atol=1e-4)

@@ -182,7 +182,9 @@ def learn_insight(ctx: StageContext) -> dict:
     # The refined CNN (for evaluate) and the formulas.
     refined = save_perception(module.perception, options, ctx.path(PERCEPTION_REFINED))
     scale = float(module.eql_inverse_temperature) if module.discrete else 1.0
-    pruned = prune_for_export(module.eql_in_input_units(), settings.prune_threshold, MAX_EXPORT_WEIGHTS)
+    # Pruned on the standardised inputs, then folded: in raw units the near-constant x coordinates' weights
+    # looked largest, and the top weights kept were theirs (session 19: formulas agreed with the EQL on 17 %).
+    pruned = module.eql_in_input_units(prune_for_export(module.eql, settings.prune_threshold, MAX_EXPORT_WEIGHTS))
     formulas = export_formulas(pruned, settings.formula_digits, scale)
     from nsrl_ray.pipeline.stages.perceive import validation_split
 
