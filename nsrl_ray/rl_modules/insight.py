@@ -145,8 +145,8 @@ class InsightTorchRLModule(TorchRLModule, ValueFunctionAPI):
         folded = weight / self.eql_input_scale
         first.weight.copy_(folded)
         first.bias.copy_(bias - folded @ self.eql_input_shift)
-        first.weight_mask.copy_((folded != 0).to(first.weight_mask.dtype))
-        first.bias_mask.copy_((first.bias != 0).to(first.bias_mask.dtype))
+        # Weights pruned to 0 stay 0 (the weight mask is kept); a pruned bias may carry the shift now.
+        first.bias_mask.fill_(1.0)
         return eql
 
     def _heads(self, obs: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -3,6 +3,7 @@ and building a plain module from the learner's weights (for evaluation, videos a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -94,12 +95,7 @@ def insight_ppo_config(
 
 def load_perception_into(algo: Any, state_dict: dict[str, torch.Tensor]) -> None:
     """Put pre-trained CNN weights into the learner's module and send them to every EnvRunner."""
-
-    def load(learner: Any) -> None:
-        learner.module[DEFAULT_MODULE_ID].unwrapped().perception.load_state_dict(state_dict)
-
-    algo.learner_group.foreach_learner(load)
-    algo.env_runner_group.sync_weights(from_worker_or_learner_group=algo.learner_group, inference_only=True)
+    _change_learner_module(algo, lambda module: module.perception.load_state_dict(state_dict))
 
 
 @torch.no_grad()
@@ -118,10 +114,12 @@ def perceived_features(model: PerceptionCNN, frames: np.ndarray, limit: int = 40
 def standardise_eql_inputs_in(algo: Any, features: torch.Tensor) -> None:
     """Standardise the EQL's inputs by `features` in the learner's module and send that to every EnvRunner."""
 
-    def standardise(learner: Any) -> None:
-        learner.module[DEFAULT_MODULE_ID].unwrapped().standardise_eql_inputs(features)
+    _change_learner_module(algo, lambda module: module.standardise_eql_inputs(features))
 
-    algo.learner_group.foreach_learner(standardise)
+
+def _change_learner_module(algo: Any, change: Callable[[InsightTorchRLModule], Any]) -> None:
+    """Apply `change` to every learner's module, then send the learners' weights to every EnvRunner."""
+    algo.learner_group.foreach_learner(lambda learner: change(learner.module[DEFAULT_MODULE_ID].unwrapped()))
     algo.env_runner_group.sync_weights(from_worker_or_learner_group=algo.learner_group, inference_only=True)
 
 

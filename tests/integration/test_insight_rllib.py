@@ -55,6 +55,7 @@ def test_insight_ppo_trains_all_parts_and_checkpoints_keep_the_eql_masks(ray_ses
         standardise_eql_inputs_in(algo, features)
         learner_side = algo.learner_group._learner.module["default_policy"].unwrapped()
         assert float(learner_side.eql_input_scale.min()) < 0.9  # no longer the identity
+        assert algo.get_module() is not learner_side  # the EnvRunner's copy got it by the weight sync
         assert torch.equal(algo.get_module().eql_input_scale, learner_side.eql_input_scale)
         assert torch.equal(algo.get_module().eql_input_shift, learner_side.eql_input_shift)
         obs_space, act_space = runner_module.observation_space, runner_module.action_space
