@@ -1,8 +1,10 @@
-"""Benchmark for INSIGHT on Atari: table 1 (`--table 1`) trains Pong here, table 2 (default) is throughput.
+"""Benchmark for INSIGHT on Atari: table 1 (`--table 1`) trains Pong here, table 2 (default) is throughput,
+table 3 (`--table refit`) compares ways of reading the formulas off a finished run.
 
     python scripts/bench_insight.py             # 20 000 env steps each, 50 CNN batches
     python scripts/bench_insight.py --smoke     # tiny budgets (a few seconds)
     python scripts/bench_insight.py --table 1 [--budget smoke|small|2h]   # table 1: INSIGHT trained on Pong here
+    python scripts/bench_insight.py --table refit --run RUN/seed_0_…/artifacts   # table 3: plain pruning vs refit
 
 Environment steps/s of our object-centric Pong (OCAtari RAM objects -> named slot vector,
 frame skip 4) and of raw ale-py Pong (`ALE/Pong-v5`, frame skip 4, RGB observations), in one
@@ -14,6 +16,7 @@ small size the unit tests train. Single-threaded torch; random actions.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -156,8 +159,6 @@ def random_play(episodes: int, max_steps: int, seed: int = 0) -> float:
 def insight_table(budget: str, storage: Path, extra: list[str] = ()) -> dict[str, float]:
     """Train Pong with the budget preset (then `extra` overrides); return table 1's row (neural / EQL actor
     returns, random, MAE, steps, time)."""
-    import json
-
     from nsrl_ray.config.experiment_file import load_experiment
     from nsrl_ray.pipeline.runner import run_experiment
 
@@ -203,19 +204,123 @@ def print_insight_table(budget: str, row: dict[str, float]) -> None:
     print()
 
 
+# --------------------------------------------------------------------------------------------------
+# Table 3: how the formulas are read off a trained module (`--table refit --run ARTIFACTS`): INSIGHT's plain
+# pruning beside pruning + refitting the kept weights, both played from frames like the evaluate stage does.
+
+
+def _formula_actor(module, formulas, action_names):
+    """An actor for `play_actor`: the formulas (as the card holds them) on the module's perceived features."""
+    from nsrl_ray.symbolic.formula_policy import FormulaPolicy
+
+    policy = FormulaPolicy(module.feature_names, formulas, action_names)
+    return lambda outputs: int(policy.act(outputs["features"].numpy().astype(np.float64))[0])
+
+
+def refit_table(artifacts: Path, episodes: int, refit_steps: tuple[int, ...], max_steps: int | None = None) -> list[dict]:
+    """Rows of table 3 from a finished INSIGHT run's artifacts: the neural and EQL actors, then one export per
+    refit budget (0 = INSIGHT's plain pruning), each played for `episodes` games on the evaluate stage's seeds."""
+    import torch
+    from ray.rllib.core.rl_module.rl_module import RLModule
+
+    from nsrl_ray.config.schema import InsightSettings
+    from nsrl_ray.pipeline.seeding import episode_seeds
+    from nsrl_ray.pipeline.stages.perceive import validation_split
+    from nsrl_ray.pipeline.stages.symbolic_insight import MAX_EXPORT_WEIGHTS, _formula_agreement
+    from nsrl_ray.rl_modules.insight_export import RefitSettings, distillation_data, export_eql
+    from nsrl_ray.rl_modules.insight_rollout import play_actor
+    from nsrl_ray.symbolic.expression import complexity
+
+    torch.set_num_threads(1)
+    card = json.loads((artifacts / "policy.json").read_text())
+    module = RLModule.from_checkpoint(str((artifacts / card["provenance"]["module"]).resolve()))
+    module.eval()
+    defaults = InsightSettings()
+    threshold = float(card["provenance"].get("prune_threshold", defaults.prune_threshold))
+    action_names = tuple(a["name"] for a in card["actions"])
+    max_steps = max_steps or defaults.eval_max_steps
+    record_seeds = episode_seeds(0, "symbolic", episodes)  # the states the stage records (trial seed 0)
+    play_seeds = episode_seeds(0, "evaluate", episodes)  # the games the evaluate stage plays
+    rows, recorded = [], []
+    for actor in ("neural", "eql"):
+        recorded.append(play_actor(module, "Pong", actor, record_seeds, max_steps, record=True))
+        played = play_actor(module, "Pong", actor, play_seeds, max_steps)
+        rows.append({"what": f"{actor} actor (network)", "returns": played.returns})
+    data = distillation_data(recorded)
+    _, validation = validation_split(artifacts, 0.2)
+    for steps in refit_steps:
+        started = time.perf_counter()
+        exported = export_eql(module, threshold, MAX_EXPORT_WEIGHTS, defaults.formula_digits, data,
+                              RefitSettings(steps=max(steps, 0)))
+        export_s = time.perf_counter() - started
+        agreement = _formula_agreement(module, exported.eql, validation.frames)
+        played = play_actor(module, "Pong", _formula_actor(module, exported.formulas, action_names), play_seeds, max_steps)
+        rows.append({
+            "what": "formulas, pruned (INSIGHT)" if steps == 0 else f"formulas, pruned + refit {steps} steps",
+            "returns": played.returns, "complexity": sum(complexity(f) for f in exported.formulas),
+            "agreement_recorded": exported.metrics.get("refit_agreement" if steps > 0 else "refit_agreement_before",
+                                                       float("nan")),
+            "agreement_frames": agreement.get("formula_agreement_neural", float("nan")), "export_s": export_s,
+            "formulas": exported.formulas,
+        })
+    rows.append({"what": "random play", "returns": [random_play(1, max_steps, seed) for seed in play_seeds]})
+    rows[0]["states"], rows[0]["actions"] = len(data[0]), action_names
+    return rows
+
+
+def print_refit_table(artifacts: Path, rows: list[dict]) -> None:
+    from nsrl_ray.symbolic.text import to_display_text
+
+    n = len(rows[0]["returns"])
+    print(f"## Reading the formulas off a trained INSIGHT module ({artifacts})\n")
+    print("| policy | return (mean ± std) | size (nodes) | agrees with the neural actor: held-out recorded states "
+          "| … random-play frames | export time |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for row in rows:
+        r = np.asarray(row["returns"], dtype=float)
+        size = f"{row['complexity']}" if "complexity" in row else ""
+        rec = f"{row['agreement_recorded']:.3f}" if "agreement_recorded" in row else ""
+        frames = f"{row['agreement_frames']:.3f}" if "agreement_frames" in row else ""
+        took = f"{row['export_s']:.1f} s" if "export_s" in row else ""
+        print(f"| {row['what']} | {r.mean():.1f} ± {r.std():.1f} | {size} | {rec} | {frames} | {took} |")
+    print(f"\nreturns: {n} greedy games on the evaluate stage's seeds; recorded states: both actors' games on the "
+          f"symbolic stage's seeds ({rows[0]['states']:,} states, the last 20 % held out of the refit); "
+          "random-play frames: the perceive stage's held-out 20 %.")
+    for row in rows:
+        if "formulas" in row:
+            print(f"\n{row['what']}:")
+            for name, formula in zip(rows[0]["actions"], row["formulas"]):
+                print(f"    {name} = {to_display_text(formula)}")
+    print()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=20_000, help="env steps per environment")
     parser.add_argument("--batches", type=int, default=50, help="CNN batches of 32 stacks")
     parser.add_argument("--smoke", action="store_true", help="tiny budgets, to check the wiring")
-    parser.add_argument("--table", choices=("1", "2", "all"), default="2",
-                        help="1: INSIGHT trained on Pong here (returns, MAE, steps, time); 2: throughput (default); all: both")
+    parser.add_argument("--table", choices=("1", "2", "all", "refit"), default="2",
+                        help="1: INSIGHT trained on Pong here (returns, MAE, steps, time); 2: throughput (default); "
+                             "all: both; refit: formulas read off a finished run (--run) with and without the refit")
+    parser.add_argument("--run", type=Path, default=None, help="table refit: a finished INSIGHT trial's artifacts folder")
+    parser.add_argument("--episodes", type=int, default=10, help="table refit: games per policy")
+    parser.add_argument("--max-steps", type=int, default=None,
+                        help="table refit: agent steps per game at most (default: the stage's eval_max_steps)")
+    parser.add_argument("--refit-steps", type=int, nargs="+", default=[0, 2000],
+                        help="table refit: refit budgets to compare (0: INSIGHT's plain pruning)")
     parser.add_argument("--budget", choices=tuple(BUDGETS), default=None,
                         help="table 1's training budget (default: smoke with --smoke, else 2h)")
     parser.add_argument("--storage", type=Path, default=REPO_ROOT / "nsrl_results", help="table 1's run folder")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="table 1: an override on top of the budget preset (repeatable), e.g. stages.symbolic.max_iterations=20")
     args = parser.parse_args(argv)
+    if args.table == "refit":
+        if args.run is None or not (args.run / "policy.json").is_file():
+            parser.error(f"--table refit needs --run ARTIFACTS, the artifacts folder of a finished INSIGHT trial "
+                         f"(with policy.json and insight_module/); got {args.run}.")
+        episodes, max_steps = (2, 300) if args.smoke else (args.episodes, args.max_steps)
+        print_refit_table(args.run, refit_table(args.run, episodes, tuple(args.refit_steps), max_steps))
+        return 0
     if args.table in ("1", "all"):
         budget = args.budget or ("smoke" if args.smoke else "2h")
         print_insight_table(budget, insight_table(budget, args.storage, args.overrides))

@@ -1066,6 +1066,13 @@ class InsightSettings:
     """Share of the budget over which that weight ramps linearly up from 0 (INSIGHT: the whole run)."""
     prune_threshold: float = 1e-2
     """EQL weights below this are zeroed before the formulas are read off (INSIGHT: 1e-2)."""
+    export_refit_steps: int = 2000
+    """After pruning, Adam steps that refit the kept weights (the pruned ones stay 0) to the neural actor's actions
+    in the states both actors met in their final evaluation: the EQL's own last phase (Sahoo et al. 2018); 0 reads
+    the formulas off the pruned EQL as it is, as INSIGHT does. The card records the held-out agreement before and
+    after (`refit_agreement_before`, `refit_agreement`)."""
+    export_refit_lr: float = 1e-2
+    """Adam learning rate of that refit."""
     formula_digits: int = 3
     """Significant digits of the coefficients in the exported formulas."""
     eql_eval_every: int = 50
@@ -1096,13 +1103,15 @@ class InsightSettings:
                      "eql_eval_episodes", "formula_digits"):
             _positive(name, getattr(self, name))
         for name in ("entropy_coeff", "vf_loss_coeff", "distillation_loss_weight", "cnn_loss_weight", "reg_weight",
-                     "prune_threshold", "eql_eval_every", "video_steps", "num_env_runners", "checkpoint_every"):
+                     "prune_threshold", "eql_eval_every", "video_steps", "num_env_runners", "checkpoint_every",
+                     "export_refit_steps"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name}: got {getattr(self, name)}, expected a number >= 0.")
         _probability("gamma", self.gamma)
         _probability("gae_lambda", self.gae_lambda)
         _probability("reg_ramp_fraction", self.reg_ramp_fraction)
         _probability("eql_cnn_gradient", self.eql_cnn_gradient)
+        _positive("export_refit_lr", self.export_refit_lr)
         if self.eql_lr is not None and not self.eql_lr > 0:
             raise ConfigError(f"eql_lr: got {self.eql_lr}, expected a learning rate > 0, or null for PPO's.")
         if self.minibatch_size > self.train_batch_size:

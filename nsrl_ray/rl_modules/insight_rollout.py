@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from nsrl_ray.symbolic.eql import EQL
 from nsrl_ray.symbolic.expression import Expr
 
 __all__ = [
+    "Actor",
     "ActorRollout",
     "PerceivedFormulaPolicy",
     "draw_objects",
@@ -36,20 +38,31 @@ class ActorRollout:
     screens: list[np.ndarray] = field(default_factory=list)
     centres: list[np.ndarray] = field(default_factory=list)
     """Per kept screen: (S, 2) predicted (x, y) of the newest frame, NaN where judged absent."""
+    features: list[np.ndarray] = field(default_factory=list)
+    """With `record`: the perceived feature vector of every state the actor met."""
+    neural: list[np.ndarray] = field(default_factory=list)
+    """With `record`: the neural actor's outputs (logits or means) in those states, whichever actor acted."""
 
 
-def _act(outputs: dict[str, torch.Tensor], actor: str, discrete: bool) -> Any:
+#: An actor: 'neural', 'eql', or a function from the module's `actor_outputs` of one state to the action.
+Actor = str | Callable[[dict[str, torch.Tensor]], Any]
+
+
+def _act(outputs: dict[str, torch.Tensor], actor: Actor, discrete: bool) -> Any:
+    if callable(actor):
+        return actor(outputs)
     out = outputs[actor][0]
     return int(out.argmax()) if discrete else out.numpy().astype(np.float32)
 
 
-def play_actor(module: Any, game: str, actor: str, seeds: list[int], max_steps: int,
-               keep_screens: int = 0) -> ActorRollout:
-    """Greedy episodes of `actor` ('neural' or 'eql') on `seeds`; keep the first `keep_screens` screens."""
+def play_actor(module: Any, game: str, actor: Actor, seeds: list[int], max_steps: int,
+               keep_screens: int = 0, record: bool = False) -> ActorRollout:
+    """Greedy episodes of `actor` on `seeds`; keep the first `keep_screens` screens; with `record`, keep every
+    state's perceived features and the neural actor's outputs (the data the exported formulas are refitted on)."""
     from nsrl_ray.envs.atari.pixel import make_pixel_env
 
-    if actor not in ("neural", "eql"):
-        raise ValueError(f"actor must be 'neural' or 'eql', got {actor!r}.")
+    if not callable(actor) and actor not in ("neural", "eql"):
+        raise ValueError(f"actor must be 'neural', 'eql' or a function of the module's outputs, got {actor!r}.")
     rollout = ActorRollout()
     env = make_pixel_env(game, training=False)
     try:
@@ -64,6 +77,9 @@ def play_actor(module: Any, game: str, actor: str, seeds: list[int], max_steps: 
                     centre = outputs["centre"][0, 0].clamp(0, 1).numpy().copy()
                     centre[~present.numpy()] = np.nan
                     rollout.centres.append(centre)
+                if record:
+                    rollout.features.append(outputs["features"][0].numpy().copy())
+                    rollout.neural.append(outputs["neural"][0].numpy().copy())
                 obs, reward, terminated, truncated, _ = env.step(_act(outputs, actor, module.discrete))
                 total += float(reward)
                 rollout.steps += 1

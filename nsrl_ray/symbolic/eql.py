@@ -27,6 +27,7 @@ __all__ = [
     "UNITS",
     "Unit",
     "fit_eql",
+    "refit_pruned",
     "linear_ramp",
     "smoothed_l_half",
 ]
@@ -311,28 +312,67 @@ class EQLFitConfig:
     """Seeds the initialisation."""
 
 
+def _data_loss(loss: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    if loss not in ("mse", "cross_entropy"):
+        raise ValueError(f"loss must be 'mse' or 'cross_entropy', got {loss!r}.")
+    return nn.functional.mse_loss if loss == "mse" else nn.functional.cross_entropy
+
+
 def fit_eql(model: EQL, x: torch.Tensor, y: torch.Tensor, config: EQLFitConfig = EQLFitConfig()) -> dict[str, float]:
     """Fit `model` on (x, y) with the ramped penalty, prune, fine-tune; returns the final losses."""
-    if config.loss not in ("mse", "cross_entropy"):
-        raise ValueError(f"loss must be 'mse' or 'cross_entropy', got {config.loss!r}.")
+    data_loss = _data_loss(config.loss)
     torch.manual_seed(config.seed)
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)
     warmup = int(config.steps * config.warmup_fraction)
     ramp = int(config.steps * config.ramp_fraction)
     prune_at = config.steps - int(config.steps * config.finetune_fraction)
-    data_loss = nn.functional.mse_loss if config.loss == "mse" else nn.functional.cross_entropy
     if config.loss == "mse" and y.ndim == 1:
         y = y[:, None]
-    fit = reg = torch.zeros(())
-    for step in range(config.steps):
-        if step == prune_at:
-            model.prune(config.prune_threshold)
-            optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)
+    fit = torch.zeros(())
+    for step in range(prune_at):
         fit = data_loss(model(x), y)
-        weight = 0.0 if step >= prune_at else linear_ramp(step, ramp, config.reg_weight, start=warmup)
-        reg = model.regularization()
-        loss = fit + weight * reg
+        loss = fit + linear_ramp(step, ramp, config.reg_weight, start=warmup) * model.regularization()
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
-    return {"loss": float(fit.detach()), "regularization": float(reg.detach())}
+    if prune_at < config.steps:
+        model.prune(config.prune_threshold)
+        fit = torch.tensor(refit_pruned(model, x, y, steps=config.steps - prune_at, lr=config.lr,
+                                        loss=config.loss)["loss"])
+    return {"loss": float(fit.detach()), "regularization": float(model.regularization().detach())}
+
+
+def refit_pruned(model: EQL, x: torch.Tensor, y: torch.Tensor, *, steps: int, lr: float = 1e-2,
+                 loss: str = "cross_entropy", output_scale: float = 1.0, batch_size: int | None = None,
+                 seed: int = 0) -> dict[str, float]:
+    """The EQL's last phase (Sahoo et al. 2018): train the weights a pruning kept on (x, y), without the penalty;
+    the masks hold the pruned ones at zero, so the formula keeps its terms and only their constants move.
+
+    `output_scale` multiplies the outputs before the loss (an actor's inverse temperature); `batch_size` draws
+    seeded minibatches (None: the whole data each step). Returns the data loss before and after.
+    """
+    data_loss = _data_loss(loss)
+    if steps < 0:
+        raise ValueError(f"steps must be >= 0, got {steps}.")
+    if len(x) != len(y) or len(x) == 0:
+        raise ValueError(f"refit_pruned needs as many targets as inputs, at least one: got {len(x)} and {len(y)}.")
+    if loss == "mse" and y.ndim == 1:
+        y = y[:, None]
+    generator = torch.Generator().manual_seed(seed)
+    optimiser = torch.optim.Adam(model.parameters(), lr=lr)
+    with torch.no_grad():
+        before = float(data_loss(model(x) * output_scale, y))
+    fit = torch.tensor(before)
+    for _ in range(steps):
+        if batch_size is None or batch_size >= len(x):
+            xb, yb = x, y
+        else:
+            index = torch.randint(0, len(x), (batch_size,), generator=generator)
+            xb, yb = x[index], y[index]
+        fit = data_loss(model(xb) * output_scale, yb)
+        optimiser.zero_grad(set_to_none=True)
+        fit.backward()
+        optimiser.step()
+    with torch.no_grad():
+        after = float(data_loss(model(x) * output_scale, y))
+    return {"loss_before": before, "loss": after}

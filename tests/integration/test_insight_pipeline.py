@@ -4,7 +4,10 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 
 import pytest
 
@@ -33,9 +36,22 @@ def test_pong_smoke_runs_end_to_end_and_writes_formulas_in_object_names(nsrl, tm
     for key in ("neural_return_mean", "eql_return_mean", "perception_mae", "perception_mae_formula_objects"):
         assert key in results["symbolic"], key
     assert results["evaluate"]["episodes"] == 2
+    # The pruned formulas were refitted on the states of the final evaluation, a fifth of them held out.
+    symbolic = results["symbolic"]
+    assert symbolic["refit_states"] > 0 and symbolic["refit_heldout_states"] > 0
+    assert 0.0 <= symbolic["refit_agreement_before"] <= 1.0 and 0.0 <= symbolic["refit_agreement"] <= 1.0
     rows = [json.loads(line) for line in (artifacts.parent / "result.json").read_text().splitlines()]
     assert any(row.get("symbolic/learn_s", 0) > 0 and row.get("symbolic/sample_s", 0) > 0 for row in rows)
     for video in ("insight_objects_before.gif", "insight_objects_after.gif"):
         assert (artifacts / video).stat().st_size > 1000, video
     assert list((artifacts / "tensorboard").glob("events.out.tfevents.*"))
     assert "left_fire = " in result.stdout and "ball_" in result.stdout  # the formulas are printed
+
+    # Table 3 of the benchmark reads the formulas off this run both ways and plays them.
+    bench = subprocess.run([sys.executable, "scripts/bench_insight.py", "--table", "refit", "--run", str(artifacts),
+                            "--smoke", "--refit-steps", "0", "200"], env={**os.environ, "OMP_NUM_THREADS": "1"},
+                           capture_output=True, text=True, timeout=600)
+    assert bench.returncode == 0, bench.stderr[-3000:]
+    for row in ("| neural actor (network) |", "| formulas, pruned (INSIGHT) |", "| formulas, pruned + refit 200 steps |",
+                "| random play |"):
+        assert row in bench.stdout, bench.stdout

@@ -8,7 +8,16 @@ import sympy
 import torch
 
 from nsrl_ray.symbolic import evaluate, parse_expression, to_text, variables_of
-from nsrl_ray.symbolic.eql import EQL, UNITS, EQLFitConfig, EQLLayer, fit_eql, linear_ramp, smoothed_l_half
+from nsrl_ray.symbolic.eql import (
+    EQL,
+    UNITS,
+    EQLFitConfig,
+    EQLLayer,
+    fit_eql,
+    linear_ramp,
+    refit_pruned,
+    smoothed_l_half,
+)
 from nsrl_ray.symbolic.from_sympy import SympySigmoid, from_sympy
 
 torch.set_num_threads(1)
@@ -103,6 +112,28 @@ def test_cross_entropy_fit_gives_one_formula_per_action() -> None:
     assert len(formulas) == 2
     logits = np.stack([evaluate(f, _columns(x, model.variable_names)) for f in formulas], axis=1)
     assert (logits.argmax(1) == actions.numpy()).mean() > 0.95
+
+
+def test_refit_moves_only_the_weights_a_pruning_kept() -> None:
+    g = torch.Generator().manual_seed(3)
+    x = torch.rand(512, 2, generator=g)
+    actions = (x[:, 0] > x[:, 1]).long()
+    model = EQL(2, 2, units=("x",), copies=1)
+    with torch.no_grad():  # one unit reading x0 + x1: the sign of x0 - x1, which decides, is out of its reach
+        first, out = model.linears()
+        first.weight.copy_(torch.tensor([[1.0, 1.0]]))
+        first.bias.zero_()
+        out.weight.copy_(torch.tensor([[1.0], [-1.0]]))
+        out.bias.copy_(torch.tensor([0.3, -0.2]))
+        out.bias_mask.zero_()  # pruned: must stay out of the formula
+    accuracy = lambda: float((model(x).argmax(-1) == actions).float().mean())  # noqa: E731
+    assert accuracy() < 0.6
+    result = refit_pruned(model, x, actions, steps=300, lr=5e-2, output_scale=10.0, batch_size=128)
+    assert result["loss"] < 0.5 * result["loss_before"]
+    assert accuracy() > 0.95
+    assert float(out.bias_mask.sum()) == 0.0 and torch.equal(model.linears()[1].effective()[1], torch.zeros(2))
+    with pytest.raises(ValueError, match="as many targets"):
+        refit_pruned(model, x, actions[:10], steps=1)
 
 
 def test_from_sympy_handles_eql_nodes() -> None:

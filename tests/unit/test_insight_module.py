@@ -180,3 +180,64 @@ def test_a_pruned_first_layer_stays_pruned_when_folded() -> None:
     inputs = x.index_select(-1, m.eql_inputs)
     standardised = pruned((inputs - m.eql_input_shift) / m.eql_input_scale)
     assert torch.allclose(m.eql_in_input_units(pruned)(inputs), standardised, atol=1e-4)
+
+
+def _recorded_states(m: InsightTorchRLModule, n: int = 1200) -> tuple[torch.Tensor, torch.Tensor]:
+    """Features of `n` states and neural logits that say: up (action 2) when the ball is above the paddle, else down."""
+    rng = np.random.default_rng(4)
+    features = torch.as_tensor(rng.uniform(0.2, 0.8, (n, len(m.feature_names))), dtype=torch.float32)
+    names = list(m.feature_names)
+    up = features[:, names.index("ball_y_t0")] < features[:, names.index("player_y_t0")]
+    neural = torch.zeros(n, 6)
+    neural[torch.arange(n), torch.where(up, 2, 3)] = 5.0
+    return features, neural
+
+
+def test_export_refits_the_pruned_eql_on_recorded_states_and_formulas_follow() -> None:
+    from nsrl_ray.rl_modules.insight_export import RefitSettings, export_eql
+
+    from nsrl_ray.symbolic.eql import refit_pruned
+
+    m = module()
+    features, neural = _recorded_states(m)
+    m.standardise_eql_inputs(features)
+    # Distilled a little first, as in PPO: then the 12 weights per layer a pruning keeps hold the rule, roughly.
+    inputs = (features.index_select(-1, m.eql_inputs) - m.eql_input_shift) / m.eql_input_scale
+    refit_pruned(m.eql, inputs, neural.argmax(-1), steps=50, output_scale=10.0, batch_size=256)
+    plain = export_eql(m, 1e-2, 12, digits=8)
+    assert plain.metrics == {}  # no recorded states: nothing to measure or refit on
+    refitted = export_eql(m, 1e-2, 12, digits=8, data=(features, neural), refit=RefitSettings(steps=400, batch_size=256))
+    metrics = refitted.metrics
+    measured_only = export_eql(m, 1e-2, 12, digits=8, data=(features, neural), refit=RefitSettings(steps=0))
+    assert measured_only.formulas == plain.formulas and "refit_agreement" not in measured_only.metrics
+    assert measured_only.metrics["refit_agreement_before"] == metrics["refit_agreement_before"]
+    assert metrics["refit_states"] == 960 and metrics["refit_heldout_states"] == 240
+    assert metrics["refit_agreement_before"] < 0.9 < 0.97 < metrics["refit_agreement"]
+    assert metrics["refit_loss"] < metrics["refit_loss_before"]
+    for before, after in zip(plain.eql.linears()[:1] + plain.eql.linears()[1:], refitted.eql.linears()):
+        assert torch.equal(before.weight_mask, after.weight_mask)  # the refit keeps the pruned terms out
+    # The formulas, in raw coordinates, pick what the refitted EQL picks on the held-out states.
+    inputs = features[960:].index_select(-1, m.eql_inputs)
+    x = inputs.numpy().astype(np.float64)
+    columns = {n: x[:, i] for i, n in enumerate(refitted.eql.variable_names)}
+    logits = np.stack([np.broadcast_to(evaluate(f, columns), (len(x),)) for f in refitted.formulas], 1)
+    assert np.array_equal(logits.argmax(1), refitted.eql(inputs).argmax(-1).numpy())
+    assert (logits.argmax(1) == neural[960:].argmax(-1).numpy()).mean() > 0.9
+
+
+def test_play_actor_records_states_and_takes_any_actor_function() -> None:
+    from nsrl_ray.rl_modules.insight_rollout import play_actor
+
+    m = module()
+    chosen = []
+
+    def always_up(outputs: dict[str, torch.Tensor]) -> int:
+        chosen.append(outputs["features"].shape)
+        return 2
+
+    run = play_actor(m, "Pong", always_up, [0], max_steps=25, record=True)
+    assert run.steps == len(run.features) == len(run.neural) == len(chosen) == 25
+    assert run.features[0].shape == (len(m.feature_names),) and run.neural[0].shape == (6,)
+    assert not play_actor(m, "Pong", "eql", [0], max_steps=5).features  # recording is asked for
+    with pytest.raises(ValueError, match="actor must be"):
+        play_actor(m, "Pong", "teacher", [0], max_steps=5)

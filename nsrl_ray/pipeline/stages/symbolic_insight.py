@@ -2,9 +2,10 @@
 
 Starts from the CNN the `perceive` stage pre-trained; records a rollout with the perceived
 objects drawn before and after policy learning; plays the EQL actor on its own every
-`eql_eval_every` iterations and both actors at the end; prunes the EQL actor into formulas written
-in object names (`ball_y_t0`, ...) and writes the draft policy card, whose `provenance.perception`
-names the refined CNN, so `evaluate` can play the formulas from frames.
+`eql_eval_every` iterations and both actors at the end; prunes the EQL actor, refits the weights it kept
+to the neural actor's actions in the states of that final evaluation, and reads it off as formulas in
+object names (`ball_y_t0`, ...); writes the draft policy card, whose `provenance.perception` names the
+refined CNN, so `evaluate` can play the formulas from frames.
 """
 
 from __future__ import annotations
@@ -88,7 +89,8 @@ def learn_insight(ctx: StageContext) -> dict:
         save_perception,
         standardise_eql_inputs_in,
     )
-    from nsrl_ray.rl_modules.insight_rollout import export_formulas, play_actor, prune_for_export, save_object_video
+    from nsrl_ray.rl_modules.insight_export import RefitSettings, distillation_data, export_eql
+    from nsrl_ray.rl_modules.insight_rollout import play_actor, save_object_video
     from nsrl_ray.symbolic.expression import variables_of
     from nsrl_ray.symbolic.text import to_display_text
 
@@ -168,8 +170,13 @@ def learn_insight(ctx: StageContext) -> dict:
     # Both actors on their own, greedy, on the same seeds.
     final: dict[str, Any] = {"train_time_s": train_s, "env_steps": metrics.get("env_steps", 0),
                              "train_return_mean": metrics.get("return_mean", float("nan"))}
+    # Both actors' states, labelled with the neural actor's action, are what the pruned formulas are refitted on:
+    # the EQL's own states are where its mistakes lead, so they teach what the neural actor's alone would not.
+    rollouts = []
     for actor in ("neural", "eql"):
-        run = play_actor(module, game, actor, eval_seeds[: settings.eval_episodes], settings.eval_max_steps)
+        run = play_actor(module, game, actor, eval_seeds[: settings.eval_episodes], settings.eval_max_steps,
+                         record=True)
+        rollouts.append(run)
         final[f"{actor}_return_mean"] = float(np.mean(run.returns))
         final[f"{actor}_return_std"] = float(np.std(run.returns))
     final["eval_episodes"] = settings.eval_episodes
@@ -181,11 +188,13 @@ def learn_insight(ctx: StageContext) -> dict:
 
     # The refined CNN (for evaluate) and the formulas.
     refined = save_perception(module.perception, options, ctx.path(PERCEPTION_REFINED))
-    scale = float(module.eql_inverse_temperature) if module.discrete else 1.0
     # Pruned on the standardised inputs, then folded: in raw units the near-constant x coordinates' weights
     # looked largest, and the top weights kept were theirs (session 19: formulas agreed with the EQL on 17 %).
-    pruned = module.eql_in_input_units(prune_for_export(module.eql, settings.prune_threshold, MAX_EXPORT_WEIGHTS))
-    formulas = export_formulas(pruned, settings.formula_digits, scale)
+    exported = export_eql(module, settings.prune_threshold, MAX_EXPORT_WEIGHTS, settings.formula_digits,
+                          distillation_data(rollouts),
+                          RefitSettings(steps=settings.export_refit_steps, lr=settings.export_refit_lr, seed=seed))
+    pruned, formulas = exported.eql, exported.formulas
+    final.update(exported.metrics)
     from nsrl_ray.pipeline.stages.perceive import validation_split
 
     _, validation = validation_split(ctx.artifacts, perceive.validation_fraction)
@@ -210,5 +219,6 @@ def learn_insight(ctx: StageContext) -> dict:
         # Relative to the card's folder (the trial's artifacts), so the card stays valid when the folder moves.
         "perception": str(refined.relative_to(ctx.artifacts)), "module": INSIGHT_MODULE, "formula_objects": objects,
         "prune_threshold": settings.prune_threshold, "max_export_weights": MAX_EXPORT_WEIGHTS,
+        "export_refit_steps": settings.export_refit_steps,
     })
     return {**final, **outcome, "complexity": card.complexity, "formulas": [to_display_text(f) for f in formulas]}
