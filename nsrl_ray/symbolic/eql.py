@@ -3,7 +3,7 @@
 `EQL` stacks `EQLLayer`s (Linear -> units such as x, x^2, x^3, 1, x*y, x+y) and a final Linear.
 Training adds the smoothed L1/2 penalty (`smoothed_l_half`, weight ramped by `linear_ramp`);
 `prune` zeroes small weights for good (masks are registered buffers, so they travel with the
-state dict); `formulas` exports one simplified expression per output, in the IR, via sympy.
+state dict); `refit_pruned` retrains the weights a pruning kept; `formulas` exports one simplified expression per output, in the IR, via sympy.
 Guarded units match the IR's protected primitives (div -> 1 and log -> 0 near zero, sqrt |x|).
 """
 
