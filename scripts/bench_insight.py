@@ -217,9 +217,11 @@ def _formula_actor(module, formulas, action_names):
     return lambda outputs: int(policy.act(outputs["features"].numpy().astype(np.float64))[0])
 
 
-def refit_table(artifacts: Path, episodes: int, refit_steps: tuple[int, ...], max_steps: int | None = None) -> list[dict]:
+def refit_table(artifacts: Path, episodes: int, refit_steps: tuple[int, ...], max_steps: int | None = None,
+                rounds: int = 1) -> list[dict]:
     """Rows of table 3 from a finished INSIGHT run's artifacts: the neural and EQL actors, then one export per
-    refit budget (0 = INSIGHT's plain pruning), each played for `episodes` games on the evaluate stage's seeds."""
+    refit budget (0 = INSIGHT's plain pruning; with `rounds` > 1 the last budget also with that many DAgger
+    rounds), each played for `episodes` games on the evaluate stage's seeds."""
     import torch
     from ray.rllib.core.rl_module.rl_module import RLModule
 
@@ -248,15 +250,24 @@ def refit_table(artifacts: Path, episodes: int, refit_steps: tuple[int, ...], ma
         rows.append({"what": f"{actor} actor (network)", "returns": played.returns})
     data = distillation_data(recorded)
     _, validation = validation_split(artifacts, 0.2)
-    for steps in refit_steps:
+    # DAgger rounds play the formulas on the seeds after the recorded ones, as the stage does.
+    student_seeds = episode_seeds(0, "symbolic", episodes * (1 + rounds))[episodes:]
+
+    def play_student(actor, round_: int):
+        games = student_seeds[(round_ - 1) * episodes: round_ * episodes]
+        return play_actor(module, "Pong", actor, games, max_steps, record=True)
+
+    exports = [(steps, 1) for steps in refit_steps] + ([(refit_steps[-1], rounds)] if rounds > 1 else [])
+    for steps, rounds_ in exports:
         started = time.perf_counter()
         exported = export_eql(module, threshold, MAX_EXPORT_WEIGHTS, defaults.formula_digits, data,
-                              RefitSettings(steps=max(steps, 0)))
+                              RefitSettings(steps=max(steps, 0), rounds=rounds_), play_student)
         export_s = time.perf_counter() - started
         agreement = _formula_agreement(module, exported.eql, validation.frames)
         played = play_actor(module, "Pong", _formula_actor(module, exported.formulas, action_names), play_seeds, max_steps)
         rows.append({
-            "what": "formulas, pruned (INSIGHT)" if steps == 0 else f"formulas, pruned + refit {steps} steps",
+            "what": "formulas, pruned (INSIGHT)" if steps == 0 else f"formulas, pruned + refit {steps} steps"
+                    + (f" × {rounds_} rounds (DAgger)" if rounds_ > 1 else ""),
             "returns": played.returns, "complexity": sum(complexity(f) for f in exported.formulas),
             "agreement_recorded": exported.metrics.get("refit_agreement" if steps > 0 else "refit_agreement_before",
                                                        float("nan")),
@@ -284,8 +295,8 @@ def print_refit_table(artifacts: Path, rows: list[dict]) -> None:
         took = f"{row['export_s']:.1f} s" if "export_s" in row else ""
         print(f"| {row['what']} | {r.mean():.1f} ± {r.std():.1f} | {size} | {rec} | {frames} | {took} |")
     print(f"\nreturns: {n} greedy games on the evaluate stage's seeds; recorded states: both actors' games on the "
-          f"symbolic stage's seeds ({rows[0]['states']:,} states, the last 20 % held out of the refit); "
-          "random-play frames: the perceive stage's held-out 20 %.")
+          f"symbolic stage's seeds ({rows[0]['states']:,} states, the last 20 % held out of the refit; DAgger rounds "
+          "add the formulas' own games on further seeds); random-play frames: the perceive stage's held-out 20 %.")
     for row in rows:
         if "formulas" in row:
             print(f"\n{row['what']}:")
@@ -304,6 +315,8 @@ def main(argv: list[str] | None = None) -> int:
                              "all: both; refit: formulas read off a finished run (--run) with and without the refit")
     parser.add_argument("--run", type=Path, default=None, help="table refit: a finished INSIGHT trial's artifacts folder")
     parser.add_argument("--episodes", type=int, default=10, help="table refit: games per policy")
+    parser.add_argument("--refit-rounds", type=int, default=3,
+                        help="table refit: also the last refit budget with this many DAgger rounds (1: none)")
     parser.add_argument("--max-steps", type=int, default=None,
                         help="table refit: agent steps per game at most (default: the stage's eval_max_steps)")
     parser.add_argument("--refit-steps", type=int, nargs="+", default=[0, 2000],
@@ -319,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"--table refit needs --run ARTIFACTS, the artifacts folder of a finished INSIGHT trial "
                          f"(with policy.json and insight_module/); got {args.run}.")
         episodes, max_steps = (2, 300) if args.smoke else (args.episodes, args.max_steps)
-        print_refit_table(args.run, refit_table(args.run, episodes, tuple(args.refit_steps), max_steps))
+        print_refit_table(args.run, refit_table(args.run, episodes, tuple(args.refit_steps), max_steps, args.refit_rounds))
         return 0
     if args.table in ("1", "all"):
         budget = args.budget or ("smoke" if args.smoke else "2h")

@@ -1073,6 +1073,9 @@ class InsightSettings:
     after (`refit_agreement_before`, `refit_agreement`)."""
     export_refit_lr: float = 1e-2
     """Adam learning rate of that refit."""
+    export_refit_rounds: int = 1
+    """Refits: 1 on the final evaluation's states; each further round first plays the refitted formulas for
+    `eval_episodes` fresh games and adds the states they reach, labelled by the neural actor (DAgger)."""
     formula_digits: int = 3
     """Significant digits of the coefficients in the exported formulas."""
     eql_eval_every: int = 50
@@ -1100,7 +1103,7 @@ class InsightSettings:
         for name in ("max_iterations", "train_batch_size", "minibatch_size", "num_epochs", "lr", "clip_param",
                      "vf_clip_param", "grad_clip", "num_envs_per_env_runner", "head_hidden", "eql_copies",
                      "eql_layers", "eql_inverse_temperature", "cnn_batch_size", "eval_episodes", "eval_max_steps",
-                     "eql_eval_episodes", "formula_digits"):
+                     "eql_eval_episodes", "formula_digits", "export_refit_rounds"):
             _positive(name, getattr(self, name))
         for name in ("entropy_coeff", "vf_loss_coeff", "distillation_loss_weight", "cnn_loss_weight", "reg_weight",
                      "prune_threshold", "eql_eval_every", "video_steps", "num_env_runners", "checkpoint_every",

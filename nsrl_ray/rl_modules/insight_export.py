@@ -3,18 +3,18 @@ actor's actions in recorded states, fold the standardisation into raw coordinate
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 
-from nsrl_ray.rl_modules.insight_rollout import ActorRollout, export_formulas, prune_for_export
+from nsrl_ray.rl_modules.insight_rollout import Actor, ActorRollout, export_formulas, prune_for_export
 from nsrl_ray.symbolic.eql import EQL, refit_pruned
 from nsrl_ray.symbolic.expression import Expr
 
-__all__ = ["ExportedEQL", "RefitSettings", "distillation_data", "export_eql"]
+__all__ = ["ExportedEQL", "RefitSettings", "StudentGames", "distillation_data", "export_eql"]
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,15 @@ class RefitSettings:
     """The last share of the recorded states, kept out of the refit to measure agreement on."""
     seed: int = 0
     """Seeds the minibatches."""
+    rounds: int = 1
+    """Refits: the first on the recorded states; each further one after the refitted formulas played fresh games,
+    their states (labelled by the neural actor) added to the data (DAgger)."""
+
+    def __post_init__(self) -> None:
+        if self.steps < 0 or self.rounds < 1 or self.batch_size < 1 or not self.lr > 0:
+            raise ValueError(f"RefitSettings: steps >= 0, rounds >= 1, batch_size >= 1 and lr > 0 expected; got {self}.")
+        if not 0.0 <= self.holdout_fraction < 1.0:
+            raise ValueError(f"RefitSettings: holdout_fraction in [0, 1) expected; got {self.holdout_fraction}.")
 
 
 @dataclass
@@ -56,33 +65,68 @@ def _agreement(eql: EQL, inputs: torch.Tensor, neural: torch.Tensor) -> float:
         return float((eql(inputs).argmax(-1) == neural.argmax(-1)).float().mean())
 
 
+#: Plays an actor on fresh games with `record=True` (round k = 1, 2, ...): where the formulas' own states come from.
+StudentGames = Callable[[Actor, int], ActorRollout]
+
+
+def _student(module: Any, eql: EQL) -> Actor:
+    """An actor for `play_actor`: `eql` (pruned, on standardised inputs) on the module's perceived features."""
+    def act(outputs: dict[str, torch.Tensor]) -> Any:
+        with torch.no_grad():
+            out = eql(_standardised(module, outputs["features"]))[0]
+        return int(out.argmax()) if module.discrete else out.numpy().astype(np.float32)
+
+    return act
+
+
+def _standardised(module: Any, features: torch.Tensor) -> torch.Tensor:
+    return (features.index_select(-1, module.eql_inputs) - module.eql_input_shift) / module.eql_input_scale
+
+
 def export_eql(module: Any, threshold: float, max_weights: int | None, digits: int,
                data: tuple[torch.Tensor, torch.Tensor] | None = None,
-               refit: RefitSettings = RefitSettings()) -> ExportedEQL:
+               refit: RefitSettings = RefitSettings(), play_student: StudentGames | None = None) -> ExportedEQL:
     """Prune `module`'s EQL on its standardised inputs (in raw units a nearly constant coordinate's weights look
     largest), refit the kept weights on `data` = (features, neural outputs) when `refit.steps` > 0, then fold the
     standardisation in and export. Discrete actions: cross-entropy on the neural argmax at the actor's inverse
     temperature; continuous: MSE on the neural means. With `data`, the metrics give the held-out agreement with
-    the neural actor before the refit (`refit_agreement_before`) and after it (`refit_agreement`)."""
+    the neural actor before the refit (`refit_agreement_before`) and after it (`refit_agreement`).
+
+    Each of `refit.rounds` - 1 further rounds first plays the refitted formulas (`play_student`) and adds the
+    states they reach, labelled by the neural actor, to the refit's data (DAgger): a cloned policy's mistakes
+    take it where its teacher never goes (the EQL of a Pong run that lost 21-0 sat at the bottom of the screen)."""
     pruned = prune_for_export(module.eql, threshold, max_weights)
     metrics: dict[str, float] = {}
     if data is not None:
         features, neural = data
-        inputs = (features.index_select(-1, module.eql_inputs) - module.eql_input_shift) / module.eql_input_scale
+        inputs = _standardised(module, features)
         split = max(1, int(round(len(inputs) * (1.0 - refit.holdout_fraction))))
-        train, held = slice(0, split), slice(split, None)
+        held = slice(split, None)
         measured = module.discrete and len(inputs) > split
         metrics.update({"refit_states": float(split), "refit_heldout_states": float(len(inputs) - split)})
         if measured:
             metrics["refit_agreement_before"] = _agreement(pruned, inputs[held], neural[held])
+        if module.discrete:
+            targets, loss, scale = neural.argmax(-1), "cross_entropy", float(module.eql_inverse_temperature)
+        else:
+            targets, loss, scale = neural, "mse", 1.0
+        train_x, train_y = inputs[:split], targets[:split]
+        for round_ in range(refit.rounds if refit.steps > 0 else 0):
+            if round_ > 0:
+                if play_student is None:
+                    raise ValueError(f"refit.rounds = {refit.rounds} needs play_student, to play the formulas.")
+                run = play_student(_student(module, pruned), round_)
+                metrics[f"refit_student_return_{round_}"] = float(np.mean(run.returns))
+                new_features, new_neural = distillation_data([run])
+                new_targets = new_neural.argmax(-1) if module.discrete else new_neural
+                train_x = torch.cat([train_x, _standardised(module, new_features)])
+                train_y = torch.cat([train_y, new_targets])
+            fit = refit_pruned(pruned, train_x, train_y, steps=refit.steps, lr=refit.lr, loss=loss,
+                               output_scale=scale, batch_size=refit.batch_size, seed=refit.seed + round_)
+            if round_ == 0:
+                metrics["refit_loss_before"] = fit["loss_before"]
         if refit.steps > 0:
-            if module.discrete:
-                targets, loss, scale = neural.argmax(-1), "cross_entropy", float(module.eql_inverse_temperature)
-            else:
-                targets, loss, scale = neural, "mse", 1.0
-            fit = refit_pruned(pruned, inputs[train], targets[train], steps=refit.steps, lr=refit.lr, loss=loss,
-                               output_scale=scale, batch_size=refit.batch_size, seed=refit.seed)
-            metrics.update({"refit_loss_before": fit["loss_before"], "refit_loss": fit["loss"]})
+            metrics.update({"refit_loss": fit["loss"], "refit_states": float(len(train_x))})
             if measured:
                 metrics["refit_agreement"] = _agreement(pruned, inputs[held], neural[held])
     folded = module.eql_in_input_units(pruned)

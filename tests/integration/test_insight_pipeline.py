@@ -18,7 +18,8 @@ pytestmark = [pytest.mark.ray, pytest.mark.slow]  # ~4 minutes on 2 busy cores
 
 
 def test_pong_smoke_runs_end_to_end_and_writes_formulas_in_object_names(nsrl, tmp_path) -> None:
-    result = nsrl("run", "tune_configs/insight_pong.yaml", "--smoke", "--storage-path", str(tmp_path), timeout=1200)
+    result = nsrl("run", "tune_configs/insight_pong.yaml", "--smoke", "--storage-path", str(tmp_path),
+                  "--set", "stages.symbolic.export_refit_rounds=2", timeout=1200)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     [artifacts] = list(tmp_path.glob("insight_pong/seed_0_*/artifacts"))
     card = json.loads((artifacts / "policy.json").read_text())
@@ -36,8 +37,10 @@ def test_pong_smoke_runs_end_to_end_and_writes_formulas_in_object_names(nsrl, tm
     for key in ("neural_return_mean", "eql_return_mean", "perception_mae", "perception_mae_formula_objects"):
         assert key in results["symbolic"], key
     assert results["evaluate"]["episodes"] == 2
-    # The pruned formulas were refitted on the states of the final evaluation, a fifth of them held out.
+    # The pruned formulas were refitted on the states of the final evaluation, a fifth of them held out, then
+    # once more after they played a game of their own (DAgger).
     symbolic = results["symbolic"]
+    assert "refit_student_return_1" in symbolic and card["provenance"]["export_refit_rounds"] == 2
     assert symbolic["refit_states"] > 0 and symbolic["refit_heldout_states"] > 0
     assert 0.0 <= symbolic["refit_agreement_before"] <= 1.0 and 0.0 <= symbolic["refit_agreement"] <= 1.0
     rows = [json.loads(line) for line in (artifacts.parent / "result.json").read_text().splitlines()]

@@ -241,3 +241,45 @@ def test_play_actor_records_states_and_takes_any_actor_function() -> None:
     assert not play_actor(m, "Pong", "eql", [0], max_steps=5).features  # recording is asked for
     with pytest.raises(ValueError, match="actor must be"):
         play_actor(m, "Pong", "teacher", [0], max_steps=5)
+
+
+def test_further_refit_rounds_learn_the_states_the_formulas_reach() -> None:
+    from nsrl_ray.rl_modules.insight_export import RefitSettings, export_eql
+    from nsrl_ray.rl_modules.insight_rollout import ActorRollout
+    from nsrl_ray.symbolic.eql import refit_pruned
+
+    m = module()
+    features, neural = _recorded_states(m)
+    m.standardise_eql_inputs(features)
+    inputs = (features.index_select(-1, m.eql_inputs) - m.eql_input_shift) / m.eql_input_scale
+    refit_pruned(m.eql, inputs, neural.argmax(-1), steps=50, output_scale=10.0, batch_size=256)
+    # Where the formulas go, the recorded games never went: the ball far below (y > 0.9), where the neural actor fires.
+    rng = np.random.default_rng(5)
+    names = list(m.feature_names)
+    elsewhere = torch.as_tensor(rng.uniform(0.2, 0.8, (400, len(names))), dtype=torch.float32)
+    elsewhere[:, names.index("ball_y_t0")] = torch.as_tensor(rng.uniform(0.9, 1.0, 400), dtype=torch.float32)
+    fire = torch.zeros(400, 6)
+    fire[:, 1] = 5.0
+    played = []
+
+    def play_student(actor, round_: int) -> ActorRollout:
+        actions = [actor({"features": f[None]}) for f in elsewhere[:5]]
+        assert all(isinstance(a, int) and 0 <= a < 6 for a in actions)
+        played.append(round_)
+        return ActorRollout(returns=[-21.0], features=list(elsewhere.numpy()), neural=list(fire.numpy()))
+
+    def fires_there(exported) -> float:
+        chosen = exported.eql(elsewhere.index_select(-1, m.eql_inputs)).argmax(-1)
+        return float((chosen == 1).float().mean())
+
+    once = export_eql(m, 1e-2, 12, digits=8, data=(features, neural), refit=RefitSettings(steps=300, batch_size=256))
+    thrice = export_eql(m, 1e-2, 12, digits=8, data=(features, neural),
+                        refit=RefitSettings(steps=300, batch_size=256, rounds=3), play_student=play_student)
+    assert played == [1, 2]
+    assert thrice.metrics["refit_states"] == 960 + 2 * 400 and thrice.metrics["refit_student_return_2"] == -21.0
+    assert fires_there(once) < 0.2 < 0.8 < fires_there(thrice)
+    assert thrice.metrics["refit_agreement"] > 0.9  # and the recorded games' rule still holds
+    with pytest.raises(ValueError, match="needs play_student"):
+        export_eql(m, 1e-2, 12, digits=8, data=(features, neural), refit=RefitSettings(steps=1, rounds=2))
+    with pytest.raises(ValueError, match="rounds >= 1"):
+        RefitSettings(rounds=0)

@@ -190,9 +190,18 @@ def learn_insight(ctx: StageContext) -> dict:
     refined = save_perception(module.perception, options, ctx.path(PERCEPTION_REFINED))
     # Pruned on the standardised inputs, then folded: in raw units the near-constant x coordinates' weights
     # looked largest, and the top weights kept were theirs (session 19: formulas agreed with the EQL on 17 %).
+    # Further refit rounds play the formulas on games of their own: the seeds after the evaluation's.
+    student_seeds = episode_seeds(ctx.seed, "symbolic", len(eval_seeds) + settings.export_refit_rounds
+                                  * settings.eval_episodes)[len(eval_seeds):]
+
+    def play_student(actor: Any, round_: int) -> Any:
+        games = student_seeds[(round_ - 1) * settings.eval_episodes: round_ * settings.eval_episodes]
+        return play_actor(module, game, actor, games, settings.eval_max_steps, record=True)
+
+    refit = RefitSettings(steps=settings.export_refit_steps, lr=settings.export_refit_lr, seed=seed,
+                          rounds=settings.export_refit_rounds)
     exported = export_eql(module, settings.prune_threshold, MAX_EXPORT_WEIGHTS, settings.formula_digits,
-                          distillation_data(rollouts),
-                          RefitSettings(steps=settings.export_refit_steps, lr=settings.export_refit_lr, seed=seed))
+                          distillation_data(rollouts), refit, play_student)
     pruned, formulas = exported.eql, exported.formulas
     final.update(exported.metrics)
     from nsrl_ray.pipeline.stages.perceive import validation_split
@@ -219,6 +228,6 @@ def learn_insight(ctx: StageContext) -> dict:
         # Relative to the card's folder (the trial's artifacts), so the card stays valid when the folder moves.
         "perception": str(refined.relative_to(ctx.artifacts)), "module": INSIGHT_MODULE, "formula_objects": objects,
         "prune_threshold": settings.prune_threshold, "max_export_weights": MAX_EXPORT_WEIGHTS,
-        "export_refit_steps": settings.export_refit_steps,
+        "export_refit_steps": settings.export_refit_steps, "export_refit_rounds": settings.export_refit_rounds,
     })
     return {**final, **outcome, "complexity": card.complexity, "formulas": [to_display_text(f) for f in formulas]}
