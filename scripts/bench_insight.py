@@ -16,6 +16,7 @@ small size the unit tests train. Single-threaded torch; random actions.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import sys
@@ -218,10 +219,11 @@ def _formula_actor(module, formulas, action_names):
 
 
 def refit_table(artifacts: Path, episodes: int, refit_steps: tuple[int, ...], max_steps: int | None = None,
-                rounds: int = 1) -> list[dict]:
-    """Rows of table 3 from a finished INSIGHT run's artifacts: the neural and EQL actors, then one export per
-    refit budget (0 = INSIGHT's plain pruning; with `rounds` > 1 the last budget also with that many DAgger
-    rounds), each played for `episodes` games on the evaluate stage's seeds."""
+                rounds: int = 1, eql_refit_steps: int = 3000) -> list[dict]:
+    """Rows of table 3 from a finished INSIGHT run's artifacts: the neural and EQL actors, the EQL actor refitted
+    offline, then the formulas read off the jointly trained EQL per refit budget (0 = INSIGHT's plain pruning)
+    and off the refitted EQL (with `rounds` > 1 also with that many DAgger rounds), each played for `episodes`
+    games on the evaluate stage's seeds."""
     import torch
     from ray.rllib.core.rl_module.rl_module import RLModule
 
@@ -229,7 +231,13 @@ def refit_table(artifacts: Path, episodes: int, refit_steps: tuple[int, ...], ma
     from nsrl_ray.pipeline.seeding import episode_seeds
     from nsrl_ray.pipeline.stages.perceive import validation_split
     from nsrl_ray.pipeline.stages.symbolic_insight import MAX_EXPORT_WEIGHTS, _formula_agreement
-    from nsrl_ray.rl_modules.insight_export import RefitSettings, distillation_data, export_eql
+    from nsrl_ray.rl_modules.insight_export import (
+        RefitSettings,
+        distillation_data,
+        eql_actor,
+        export_eql,
+        refit_on_states,
+    )
     from nsrl_ray.rl_modules.insight_rollout import play_actor
     from nsrl_ray.symbolic.expression import complexity
 
@@ -257,17 +265,24 @@ def refit_table(artifacts: Path, episodes: int, refit_steps: tuple[int, ...], ma
         games = student_seeds[(round_ - 1) * episodes: round_ * episodes]
         return play_actor(module, "Pong", actor, games, max_steps, record=True)
 
-    exports = [(steps, 1) for steps in refit_steps] + ([(refit_steps[-1], rounds)] if rounds > 1 else [])
-    for steps, rounds_ in exports:
+    # The EQL actor refitted offline (unpruned), as the stage does before reading the formulas off it.
+    refitted = copy.deepcopy(module.eql)
+    refit_metrics = refit_on_states(module, refitted, data, RefitSettings(steps=eql_refit_steps, rounds=rounds), play_student)
+    played = play_actor(module, "Pong", eql_actor(module, refitted), play_seeds, max_steps)
+    rows.append({"what": f"eql actor refit offline ({eql_refit_steps} steps × {rounds} rounds)", "returns": played.returns,
+                 "agreement_recorded": refit_metrics.get("agreement", float("nan"))})
+    exports = [("jointly trained EQL", module.eql, steps, 1) for steps in refit_steps]
+    exports += [("refitted EQL", refitted, refit_steps[-1], r) for r in sorted({1, rounds})]
+    for source_name, source, steps, rounds_ in exports:
         started = time.perf_counter()
         exported = export_eql(module, threshold, MAX_EXPORT_WEIGHTS, defaults.formula_digits, data,
-                              RefitSettings(steps=max(steps, 0), rounds=rounds_), play_student)
+                              RefitSettings(steps=max(steps, 0), rounds=rounds_), play_student, source=source)
         export_s = time.perf_counter() - started
         agreement = _formula_agreement(module, exported.eql, validation.frames)
         played = play_actor(module, "Pong", _formula_actor(module, exported.formulas, action_names), play_seeds, max_steps)
+        how = "pruned" if steps == 0 else f"pruned + refit {steps} steps" + (f" × {rounds_} rounds" if rounds_ > 1 else "")
         rows.append({
-            "what": "formulas, pruned (INSIGHT)" if steps == 0 else f"formulas, pruned + refit {steps} steps"
-                    + (f" × {rounds_} rounds (DAgger)" if rounds_ > 1 else ""),
+            "what": f"formulas of the {source_name}, {how}",
             "returns": played.returns, "complexity": sum(complexity(f) for f in exported.formulas),
             "agreement_recorded": exported.metrics.get("refit_agreement" if steps > 0 else "refit_agreement_before",
                                                        float("nan")),
@@ -316,7 +331,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run", type=Path, default=None, help="table refit: a finished INSIGHT trial's artifacts folder")
     parser.add_argument("--episodes", type=int, default=10, help="table refit: games per policy")
     parser.add_argument("--refit-rounds", type=int, default=3,
-                        help="table refit: also the last refit budget with this many DAgger rounds (1: none)")
+                        help="table refit: DAgger rounds of the offline EQL refit and of one more export (1: none)")
+    parser.add_argument("--eql-refit-steps", type=int, default=3000,
+                        help="table refit: Adam steps per round of the EQL actor's offline refit")
     parser.add_argument("--max-steps", type=int, default=None,
                         help="table refit: agent steps per game at most (default: the stage's eval_max_steps)")
     parser.add_argument("--refit-steps", type=int, nargs="+", default=[0, 2000],
@@ -332,7 +349,8 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"--table refit needs --run ARTIFACTS, the artifacts folder of a finished INSIGHT trial "
                          f"(with policy.json and insight_module/); got {args.run}.")
         episodes, max_steps = (2, 300) if args.smoke else (args.episodes, args.max_steps)
-        print_refit_table(args.run, refit_table(args.run, episodes, tuple(args.refit_steps), max_steps, args.refit_rounds))
+        print_refit_table(args.run, refit_table(args.run, episodes, tuple(args.refit_steps), max_steps, args.refit_rounds,
+                                                             args.eql_refit_steps))
         return 0
     if args.table in ("1", "all"):
         budget = args.budget or ("smoke" if args.smoke else "2h")

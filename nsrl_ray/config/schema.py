@@ -1066,6 +1066,12 @@ class InsightSettings:
     """Share of the budget over which that weight ramps linearly up from 0 (INSIGHT: the whole run)."""
     prune_threshold: float = 1e-2
     """EQL weights below this are zeroed before the formulas are read off (INSIGHT: 1e-2)."""
+    eql_refit_steps: int = 3000
+    """After PPO, Adam steps that refit the EQL actor itself (unpruned, a copy) to the neural actor's actions in the
+    states both actors met in their final evaluation (and `export_refit_rounds` - 1 DAgger rounds); it then plays
+    `eval_episodes` games of its own (`eql_refit_return_mean`) and the formulas are read off it. Pong, the EQL of
+    iteration 400 of the 2h budget: 21-0 losses jointly trained, 20 and 20 after one refit on 4 games' states.
+    0: the formulas come from the jointly trained EQL, as INSIGHT's."""
     export_refit_steps: int = 2000
     """After pruning, Adam steps that refit the kept weights (the pruned ones stay 0) to the neural actor's actions
     in the states both actors met in their final evaluation: the EQL's own last phase (Sahoo et al. 2018); 0 reads
@@ -1107,7 +1113,7 @@ class InsightSettings:
             _positive(name, getattr(self, name))
         for name in ("entropy_coeff", "vf_loss_coeff", "distillation_loss_weight", "cnn_loss_weight", "reg_weight",
                      "prune_threshold", "eql_eval_every", "video_steps", "num_env_runners", "checkpoint_every",
-                     "export_refit_steps"):
+                     "export_refit_steps", "eql_refit_steps"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name}: got {getattr(self, name)}, expected a number >= 0.")
         _probability("gamma", self.gamma)

@@ -14,7 +14,8 @@ from nsrl_ray.rl_modules.insight_rollout import Actor, ActorRollout, export_form
 from nsrl_ray.symbolic.eql import EQL, refit_pruned
 from nsrl_ray.symbolic.expression import Expr
 
-__all__ = ["ExportedEQL", "RefitSettings", "StudentGames", "distillation_data", "export_eql"]
+__all__ = ["ExportedEQL", "RefitSettings", "StudentGames", "distillation_data", "eql_actor", "export_eql",
+           "refit_on_states"]
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ def _agreement(eql: EQL, inputs: torch.Tensor, neural: torch.Tensor) -> float:
 StudentGames = Callable[[Actor, int], ActorRollout]
 
 
-def _student(module: Any, eql: EQL) -> Actor:
+def eql_actor(module: Any, eql: EQL) -> Actor:
     """An actor for `play_actor`: `eql` (pruned, on standardised inputs) on the module's perceived features."""
     def act(outputs: dict[str, torch.Tensor]) -> Any:
         with torch.no_grad():
@@ -83,52 +84,61 @@ def _standardised(module: Any, features: torch.Tensor) -> torch.Tensor:
     return (features.index_select(-1, module.eql_inputs) - module.eql_input_shift) / module.eql_input_scale
 
 
+def refit_on_states(module: Any, eql: EQL, data: tuple[torch.Tensor, torch.Tensor], refit: RefitSettings,
+                    play_student: StudentGames | None = None) -> dict[str, float]:
+    """Train `eql` (on the module's standardised inputs; its masks hold pruned weights at 0) on `data` = (features,
+    neural outputs), in place; returns the held-out agreement with the neural actor before (`agreement_before`) and
+    after (`agreement`), the data sizes, losses and, per DAgger round, the student's return.
+
+    Discrete actions: cross-entropy on the neural argmax at the actor's inverse temperature; continuous: MSE on
+    the neural means. Each of `refit.rounds` - 1 further rounds first plays `eql` (`play_student`) and adds the
+    states it reaches, labelled by the neural actor, to the data (DAgger): a cloned policy's mistakes take it
+    where its teacher never goes (the EQL of a Pong run that lost 21-0 sat at the bottom of the screen)."""
+    features, neural = data
+    inputs = _standardised(module, features)
+    split = max(1, int(round(len(inputs) * (1.0 - refit.holdout_fraction))))
+    held = slice(split, None)
+    measured = module.discrete and len(inputs) > split
+    metrics = {"states": float(split), "heldout_states": float(len(inputs) - split)}
+    if measured:
+        metrics["agreement_before"] = _agreement(eql, inputs[held], neural[held])
+    if refit.steps == 0:
+        return metrics
+    if module.discrete:
+        targets, loss, scale = neural.argmax(-1), "cross_entropy", float(module.eql_inverse_temperature)
+    else:
+        targets, loss, scale = neural, "mse", 1.0
+    train_x, train_y = inputs[:split], targets[:split]
+    for round_ in range(refit.rounds):
+        if round_ > 0:
+            if play_student is None:
+                raise ValueError(f"refit.rounds = {refit.rounds} needs play_student, to play the formulas.")
+            run = play_student(eql_actor(module, eql), round_)
+            metrics[f"student_return_{round_}"] = float(np.mean(run.returns))
+            new_features, new_neural = distillation_data([run])
+            train_x = torch.cat([train_x, _standardised(module, new_features)])
+            train_y = torch.cat([train_y, new_neural.argmax(-1) if module.discrete else new_neural])
+        fit = refit_pruned(eql, train_x, train_y, steps=refit.steps, lr=refit.lr, loss=loss, output_scale=scale,
+                           batch_size=refit.batch_size, seed=refit.seed + round_)
+        if round_ == 0:
+            metrics["loss_before"] = fit["loss_before"]
+    metrics.update({"loss": fit["loss"], "states": float(len(train_x))})
+    if measured:
+        metrics["agreement"] = _agreement(eql, inputs[held], neural[held])
+    return metrics
+
+
 def export_eql(module: Any, threshold: float, max_weights: int | None, digits: int,
                data: tuple[torch.Tensor, torch.Tensor] | None = None,
-               refit: RefitSettings = RefitSettings(), play_student: StudentGames | None = None) -> ExportedEQL:
-    """Prune `module`'s EQL on its standardised inputs (in raw units a nearly constant coordinate's weights look
-    largest), refit the kept weights on `data` = (features, neural outputs) when `refit.steps` > 0, then fold the
-    standardisation in and export. Discrete actions: cross-entropy on the neural argmax at the actor's inverse
-    temperature; continuous: MSE on the neural means. With `data`, the metrics give the held-out agreement with
-    the neural actor before the refit (`refit_agreement_before`) and after it (`refit_agreement`).
-
-    Each of `refit.rounds` - 1 further rounds first plays the refitted formulas (`play_student`) and adds the
-    states they reach, labelled by the neural actor, to the refit's data (DAgger): a cloned policy's mistakes
-    take it where its teacher never goes (the EQL of a Pong run that lost 21-0 sat at the bottom of the screen)."""
-    pruned = prune_for_export(module.eql, threshold, max_weights)
+               refit: RefitSettings = RefitSettings(), play_student: StudentGames | None = None,
+               source: EQL | None = None) -> ExportedEQL:
+    """Prune `source` (default: the module's EQL) on its standardised inputs (in raw units a nearly constant
+    coordinate's weights look largest), refit the kept weights on `data` (`refit_on_states`; its metrics come
+    back prefixed `refit_`), then fold the standardisation in and read one formula per output."""
+    pruned = prune_for_export(module.eql if source is None else source, threshold, max_weights)
     metrics: dict[str, float] = {}
     if data is not None:
-        features, neural = data
-        inputs = _standardised(module, features)
-        split = max(1, int(round(len(inputs) * (1.0 - refit.holdout_fraction))))
-        held = slice(split, None)
-        measured = module.discrete and len(inputs) > split
-        metrics.update({"refit_states": float(split), "refit_heldout_states": float(len(inputs) - split)})
-        if measured:
-            metrics["refit_agreement_before"] = _agreement(pruned, inputs[held], neural[held])
-        if module.discrete:
-            targets, loss, scale = neural.argmax(-1), "cross_entropy", float(module.eql_inverse_temperature)
-        else:
-            targets, loss, scale = neural, "mse", 1.0
-        train_x, train_y = inputs[:split], targets[:split]
-        for round_ in range(refit.rounds if refit.steps > 0 else 0):
-            if round_ > 0:
-                if play_student is None:
-                    raise ValueError(f"refit.rounds = {refit.rounds} needs play_student, to play the formulas.")
-                run = play_student(_student(module, pruned), round_)
-                metrics[f"refit_student_return_{round_}"] = float(np.mean(run.returns))
-                new_features, new_neural = distillation_data([run])
-                new_targets = new_neural.argmax(-1) if module.discrete else new_neural
-                train_x = torch.cat([train_x, _standardised(module, new_features)])
-                train_y = torch.cat([train_y, new_targets])
-            fit = refit_pruned(pruned, train_x, train_y, steps=refit.steps, lr=refit.lr, loss=loss,
-                               output_scale=scale, batch_size=refit.batch_size, seed=refit.seed + round_)
-            if round_ == 0:
-                metrics["refit_loss_before"] = fit["loss_before"]
-        if refit.steps > 0:
-            metrics.update({"refit_loss": fit["loss"], "refit_states": float(len(train_x))})
-            if measured:
-                metrics["refit_agreement"] = _agreement(pruned, inputs[held], neural[held])
+        metrics = {f"refit_{k}": v for k, v in refit_on_states(module, pruned, data, refit, play_student).items()}
     folded = module.eql_in_input_units(pruned)
     scale = float(module.eql_inverse_temperature) if module.discrete else 1.0
     return ExportedEQL(folded, export_formulas(folded, digits, scale), metrics)

@@ -41,6 +41,8 @@ def test_pong_smoke_runs_end_to_end_and_writes_formulas_in_object_names(nsrl, tm
     # once more after they played a game of their own (DAgger).
     symbolic = results["symbolic"]
     assert "refit_student_return_1" in symbolic and card["provenance"]["export_refit_rounds"] == 2
+    # The EQL actor itself was refitted the same way and played games of its own.
+    assert symbolic["eql_refit_states"] > symbolic["refit_heldout_states"] and "eql_refit_return_mean" in symbolic
     assert symbolic["refit_states"] > 0 and symbolic["refit_heldout_states"] > 0
     assert 0.0 <= symbolic["refit_agreement_before"] <= 1.0 and 0.0 <= symbolic["refit_agreement"] <= 1.0
     rows = [json.loads(line) for line in (artifacts.parent / "result.json").read_text().splitlines()]
@@ -55,6 +57,7 @@ def test_pong_smoke_runs_end_to_end_and_writes_formulas_in_object_names(nsrl, tm
                             "--smoke", "--refit-steps", "0", "200"], env={**os.environ, "OMP_NUM_THREADS": "1"},
                            capture_output=True, text=True, timeout=600)
     assert bench.returncode == 0, bench.stderr[-3000:]
-    for row in ("| neural actor (network) |", "| formulas, pruned (INSIGHT) |", "| formulas, pruned + refit 200 steps |",
-                "| random play |"):
+    for row in ("| neural actor (network) |", "| eql actor refit offline (3000 steps × 3 rounds) |",
+                "| formulas of the jointly trained EQL, pruned |", "| formulas of the jointly trained EQL, pruned + refit 200 steps |",
+                "| formulas of the refitted EQL, pruned + refit 200 steps × 3 rounds |", "| random play |"):
         assert row in bench.stdout, bench.stdout

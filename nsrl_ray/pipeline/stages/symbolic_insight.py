@@ -2,14 +2,15 @@
 
 Starts from the CNN the `perceive` stage pre-trained; records a rollout with the perceived
 objects drawn before and after policy learning; plays the EQL actor on its own every
-`eql_eval_every` iterations and both actors at the end; prunes the EQL actor, refits the weights it kept
-to the neural actor's actions in the states of that final evaluation, and reads it off as formulas in
-object names (`ball_y_t0`, ...); writes the draft policy card, whose `provenance.perception` names the
+`eql_eval_every` iterations and both actors at the end; refits a copy of the EQL actor to the neural actor's
+actions in the states of that final evaluation and plays it; prunes it, refits the weights it kept the same
+way, and reads it off as formulas in object names (`ball_y_t0`, ...); writes the draft policy card, whose `provenance.perception` names the
 refined CNN, so `evaluate` can play the formulas from frames.
 """
 
 from __future__ import annotations
 
+import copy
 import shutil
 import time
 from types import SimpleNamespace
@@ -89,7 +90,13 @@ def learn_insight(ctx: StageContext) -> dict:
         save_perception,
         standardise_eql_inputs_in,
     )
-    from nsrl_ray.rl_modules.insight_export import RefitSettings, distillation_data, export_eql
+    from nsrl_ray.rl_modules.insight_export import (
+        RefitSettings,
+        distillation_data,
+        eql_actor,
+        export_eql,
+        refit_on_states,
+    )
     from nsrl_ray.rl_modules.insight_rollout import play_actor, save_object_video
     from nsrl_ray.symbolic.expression import variables_of
     from nsrl_ray.symbolic.text import to_display_text
@@ -190,18 +197,27 @@ def learn_insight(ctx: StageContext) -> dict:
     refined = save_perception(module.perception, options, ctx.path(PERCEPTION_REFINED))
     # Pruned on the standardised inputs, then folded: in raw units the near-constant x coordinates' weights
     # looked largest, and the top weights kept were theirs (session 19: formulas agreed with the EQL on 17 %).
-    # Further refit rounds play the formulas on games of their own: the seeds after the evaluation's.
-    student_seeds = episode_seeds(ctx.seed, "symbolic", len(eval_seeds) + settings.export_refit_rounds
-                                  * settings.eval_episodes)[len(eval_seeds):]
+    # Further refit rounds play on games of their own, the seeds after the evaluation's; then the refitted EQL
+    # actor is scored on games after those.
+    n_games, rounds = settings.eval_episodes, settings.export_refit_rounds
+    more_seeds = episode_seeds(ctx.seed, "symbolic", len(eval_seeds) + rounds * n_games)[len(eval_seeds):]
 
     def play_student(actor: Any, round_: int) -> Any:
-        games = student_seeds[(round_ - 1) * settings.eval_episodes: round_ * settings.eval_episodes]
+        games = more_seeds[(round_ - 1) * n_games: round_ * n_games]
         return play_actor(module, game, actor, games, settings.eval_max_steps, record=True)
 
-    refit = RefitSettings(steps=settings.export_refit_steps, lr=settings.export_refit_lr, seed=seed,
-                          rounds=settings.export_refit_rounds)
-    exported = export_eql(module, settings.prune_threshold, MAX_EXPORT_WEIGHTS, settings.formula_digits,
-                          distillation_data(rollouts), refit, play_student)
+    data = distillation_data(rollouts)
+    source = module.eql
+    if settings.eql_refit_steps > 0:
+        source = copy.deepcopy(module.eql)
+        refit_actor = RefitSettings(steps=settings.eql_refit_steps, lr=settings.export_refit_lr, seed=seed, rounds=rounds)
+        final.update({f"eql_refit_{k}": v for k, v in refit_on_states(module, source, data, refit_actor, play_student).items()})
+        run = play_actor(module, game, eql_actor(module, source), more_seeds[(rounds - 1) * n_games:], settings.eval_max_steps)
+        final["eql_refit_return_mean"] = float(np.mean(run.returns))
+        final["eql_refit_return_std"] = float(np.std(run.returns))
+    refit = RefitSettings(steps=settings.export_refit_steps, lr=settings.export_refit_lr, seed=seed, rounds=rounds)
+    exported = export_eql(module, settings.prune_threshold, MAX_EXPORT_WEIGHTS, settings.formula_digits, data, refit,
+                          play_student, source=source)
     pruned, formulas = exported.eql, exported.formulas
     final.update(exported.metrics)
     from nsrl_ray.pipeline.stages.perceive import validation_split
@@ -228,6 +244,7 @@ def learn_insight(ctx: StageContext) -> dict:
         # Relative to the card's folder (the trial's artifacts), so the card stays valid when the folder moves.
         "perception": str(refined.relative_to(ctx.artifacts)), "module": INSIGHT_MODULE, "formula_objects": objects,
         "prune_threshold": settings.prune_threshold, "max_export_weights": MAX_EXPORT_WEIGHTS,
-        "export_refit_steps": settings.export_refit_steps, "export_refit_rounds": settings.export_refit_rounds,
+        "eql_refit_steps": settings.eql_refit_steps, "export_refit_steps": settings.export_refit_steps,
+        "export_refit_rounds": settings.export_refit_rounds,
     })
     return {**final, **outcome, "complexity": card.complexity, "formulas": [to_display_text(f) for f in formulas]}
