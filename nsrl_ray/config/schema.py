@@ -1069,9 +1069,10 @@ class InsightSettings:
     eql_refit_steps: int = 3000
     """After PPO, Adam steps that refit the EQL actor itself (unpruned, a copy) to the neural actor's actions in the
     states both actors met in their final evaluation (and `export_refit_rounds` - 1 DAgger rounds); it then plays
-    `eval_episodes` games of its own (`eql_refit_return_mean`) and the formulas are read off it. Pong, the EQL of
-    iteration 400 of the 2h budget: 21-0 losses jointly trained, 20 and 20 after one refit on 4 games' states.
-    0: the formulas come from the jointly trained EQL, as INSIGHT's."""
+    `eval_episodes` games of its own (`eql_refit_return_mean`) and the formulas are read off it. Pong, 2h budget:
+    the EQL of iteration 400 lost 21-0 jointly trained and won 20-0 in 2 of 2 games after one refit on 4 games'
+    states; at the end (iteration 1100) 10 games went from -12.8 to -2.6. 0: the formulas come from the jointly
+    trained EQL, as INSIGHT's."""
     export_refit_steps: int = 2000
     """After pruning, Adam steps that refit the kept weights (the pruned ones stay 0) to the neural actor's actions
     in the states both actors met in their final evaluation: the EQL's own last phase (Sahoo et al. 2018); 0 reads
