@@ -1,5 +1,6 @@
-"""INSIGHT's formulas from a trained module: prune the standardised EQL, refit what the pruning kept on the neural
-actor's actions in recorded states, fold the standardisation into raw coordinates, read one formula per action."""
+"""INSIGHT's formulas from a trained module: refit an EQL to the neural actor's actions in recorded states (with
+DAgger rounds), prune it on its standardised inputs, refit what the pruning kept, fold the standardisation into raw
+coordinates and read one formula per action."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ __all__ = ["ExportedEQL", "RefitSettings", "StudentGames", "distillation_data", 
 
 @dataclass(frozen=True)
 class RefitSettings:
-    """How the pruned EQL is refitted before export (`steps` 0: plain pruning, as INSIGHT's)."""
+    """How an EQL is refitted to recorded states (`steps` 0: not at all, as INSIGHT's)."""
 
     steps: int = 2000
     """Adam steps on the kept weights."""
@@ -71,7 +72,7 @@ StudentGames = Callable[[Actor, int], ActorRollout]
 
 
 def eql_actor(module: Any, eql: EQL) -> Actor:
-    """An actor for `play_actor`: `eql` (pruned, on standardised inputs) on the module's perceived features."""
+    """An actor for `play_actor`: `eql` (reading the module's standardised inputs) on its perceived features."""
     def act(outputs: dict[str, torch.Tensor]) -> Any:
         with torch.no_grad():
             out = eql(_standardised(module, outputs["features"]))[0]
