@@ -4,6 +4,7 @@ coordinates and read one formula per action."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,8 +35,8 @@ class RefitSettings:
     seed: int = 0
     """Seeds the minibatches."""
     rounds: int = 1
-    """Refits: the first on the recorded states; each further one after the refitted formulas played fresh games,
-    their states (labelled by the neural actor) added to the data (DAgger)."""
+    """Refits: the first on the recorded states; each further one after the refitted EQL played fresh games, their
+    states (labelled by the neural actor) added to the data (DAgger); with more than one, the best-playing is kept."""
 
     def __post_init__(self) -> None:
         if self.steps < 0 or self.rounds < 1 or self.batch_size < 1 or not self.lr > 0:
@@ -92,9 +93,10 @@ def refit_on_states(module: Any, eql: EQL, data: tuple[torch.Tensor, torch.Tenso
     after (`agreement`), the data sizes, losses and, per DAgger round, the student's return.
 
     Discrete actions: cross-entropy on the neural argmax at the actor's inverse temperature; continuous: MSE on
-    the neural means. Each of `refit.rounds` - 1 further rounds first plays `eql` (`play_student`) and adds the
-    states it reaches, labelled by the neural actor, to the data (DAgger): a cloned policy's mistakes take it
-    where its teacher never goes (the EQL of a Pong run that lost 21-0 sat at the bottom of the screen)."""
+    the neural means. With `refit.rounds` > 1, after each refit k `eql` plays games of its own (`play_student(actor,
+    k)`, return `student_return_k`) whose states, labelled by the neural actor, join the data of the next refit
+    (DAgger): a cloned policy's mistakes take it where its teacher never goes (the EQL of a Pong run that lost 21-0
+    sat at the bottom of the screen). The refit whose games scored best is kept (`selected`: its k)."""
     features, neural = data
     inputs = _standardised(module, features)
     split = max(1, int(round(len(inputs) * (1.0 - refit.holdout_fraction))))
@@ -110,19 +112,30 @@ def refit_on_states(module: Any, eql: EQL, data: tuple[torch.Tensor, torch.Tenso
     else:
         targets, loss, scale = neural, "mse", 1.0
     train_x, train_y = inputs[:split], targets[:split]
-    for round_ in range(refit.rounds):
-        if round_ > 0:
-            if play_student is None:
-                raise ValueError(f"refit.rounds = {refit.rounds} needs play_student, to play the formulas.")
-            run = play_student(eql_actor(module, eql), round_)
-            metrics[f"student_return_{round_}"] = float(np.mean(run.returns))
+    if refit.rounds > 1 and play_student is None:
+        raise ValueError(f"refit.rounds = {refit.rounds} needs play_student, to play the formulas.")
+    best: tuple[float, int, dict[str, torch.Tensor]] | None = None
+    for k in range(1, refit.rounds + 1):
+        fit = refit_pruned(eql, train_x, train_y, steps=refit.steps, lr=refit.lr, loss=loss, output_scale=scale,
+                           batch_size=refit.batch_size, seed=refit.seed + k - 1)
+        if k == 1:
+            metrics["loss_before"] = fit["loss_before"]
+        if refit.rounds == 1:
+            break
+        run = play_student(eql_actor(module, eql), k)
+        score = float(np.mean(run.returns))
+        metrics[f"student_return_{k}"] = score
+        if best is None or score > best[0]:
+            best = (score, k, copy.deepcopy(eql.state_dict()))
+        if k < refit.rounds:
             new_features, new_neural = distillation_data([run])
             train_x = torch.cat([train_x, _standardised(module, new_features)])
             train_y = torch.cat([train_y, new_neural.argmax(-1) if module.discrete else new_neural])
-        fit = refit_pruned(eql, train_x, train_y, steps=refit.steps, lr=refit.lr, loss=loss, output_scale=scale,
-                           batch_size=refit.batch_size, seed=refit.seed + round_)
-        if round_ == 0:
-            metrics["loss_before"] = fit["loss_before"]
+    if best is not None:
+        # Why keep the best round: an EQL cloned from a Pong actor either won or lost 21-0 from one round to the
+        # next (5 games each: -20.2, 1.2, -21.0, 19.2), so the last refit is no better a bet than any.
+        eql.load_state_dict(best[2])
+        metrics["selected"] = float(best[1])
     metrics.update({"loss": fit["loss"], "states": float(len(train_x))})
     if measured:
         metrics["agreement"] = _agreement(eql, inputs[held], neural[held])

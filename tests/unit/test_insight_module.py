@@ -266,19 +266,28 @@ def test_further_refit_rounds_learn_the_states_the_formulas_reach() -> None:
         actions = [actor({"features": f[None]}) for f in elsewhere[:5]]
         assert all(isinstance(a, int) and 0 <= a < 6 for a in actions)
         played.append(round_)
-        return ActorRollout(returns=[-21.0], features=list(elsewhere.numpy()), neural=list(fire.numpy()))
+        score = scores[round_ - 1]
+        return ActorRollout(returns=[score], features=list(elsewhere.numpy()), neural=list(fire.numpy()))
 
     def fires_there(exported) -> float:
         chosen = exported.eql(elsewhere.index_select(-1, m.eql_inputs)).argmax(-1)
         return float((chosen == 1).float().mean())
 
     once = export_eql(m, 1e-2, 12, digits=8, data=(features, neural), refit=RefitSettings(steps=300, batch_size=256))
+    scores = [-21.0, -5.0, 19.0]  # each refit plays better than the last
     thrice = export_eql(m, 1e-2, 12, digits=8, data=(features, neural),
                         refit=RefitSettings(steps=300, batch_size=256, rounds=3), play_student=play_student)
-    assert played == [1, 2]
-    assert thrice.metrics["refit_states"] == 960 + 2 * 400 and thrice.metrics["refit_student_return_2"] == -21.0
+    assert played == [1, 2, 3]  # every refit plays; the states of the first two join the data
+    assert thrice.metrics["refit_states"] == 960 + 2 * 400 and thrice.metrics["refit_student_return_3"] == 19.0
+    assert thrice.metrics["refit_selected"] == 3
     assert fires_there(once) < 0.2 < 0.8 < fires_there(thrice)
     assert thrice.metrics["refit_agreement"] > 0.9  # and the recorded games' rule still holds
+    # When an earlier refit played best, that one is kept: the first, which never saw where the formulas go.
+    scores = [19.0, -21.0, -21.0]
+    kept = export_eql(m, 1e-2, 12, digits=8, data=(features, neural),
+                      refit=RefitSettings(steps=300, batch_size=256, rounds=3), play_student=play_student)
+    assert kept.metrics["refit_selected"] == 1 and fires_there(kept) < 0.2
+    assert kept.formulas == once.formulas
     with pytest.raises(ValueError, match="needs play_student"):
         export_eql(m, 1e-2, 12, digits=8, data=(features, neural), refit=RefitSettings(steps=1, rounds=2))
     with pytest.raises(ValueError, match="rounds >= 1"):

@@ -197,10 +197,10 @@ def learn_insight(ctx: StageContext) -> dict:
     refined = save_perception(module.perception, options, ctx.path(PERCEPTION_REFINED))
     # Pruned on the standardised inputs, then folded: in raw units the near-constant x coordinates' weights
     # looked largest, and the top weights kept were theirs (session 19: formulas agreed with the EQL on 17 %).
-    # Further refit rounds play on games of their own, the seeds after the evaluation's; then the refitted EQL
-    # actor is scored on games after those.
+    # With DAgger rounds each refit plays games of its own, the seeds after the evaluation's; the refitted EQL
+    # actor is then scored on games after those.
     n_games, rounds = settings.eval_episodes, settings.export_refit_rounds
-    more_seeds = episode_seeds(ctx.seed, "symbolic", len(eval_seeds) + rounds * n_games)[len(eval_seeds):]
+    more_seeds = episode_seeds(ctx.seed, "symbolic", len(eval_seeds) + (rounds + 1) * n_games)[len(eval_seeds):]
 
     def play_student(actor: Any, round_: int) -> Any:
         games = more_seeds[(round_ - 1) * n_games: round_ * n_games]
@@ -212,7 +212,7 @@ def learn_insight(ctx: StageContext) -> dict:
         source = copy.deepcopy(module.eql)
         refit_actor = RefitSettings(steps=settings.eql_refit_steps, lr=settings.export_refit_lr, seed=seed, rounds=rounds)
         final.update({f"eql_refit_{k}": v for k, v in refit_on_states(module, source, data, refit_actor, play_student).items()})
-        run = play_actor(module, game, eql_actor(module, source), more_seeds[(rounds - 1) * n_games:], settings.eval_max_steps)
+        run = play_actor(module, game, eql_actor(module, source), more_seeds[rounds * n_games:], settings.eval_max_steps)
         final["eql_refit_return_mean"] = float(np.mean(run.returns))
         final["eql_refit_return_std"] = float(np.std(run.returns))
     refit = RefitSettings(steps=settings.export_refit_steps, lr=settings.export_refit_lr, seed=seed, rounds=rounds)
