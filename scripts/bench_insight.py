@@ -330,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
                              "all: both; refit: formulas read off a finished run (--run) with and without the refit")
     parser.add_argument("--run", type=Path, default=None, help="table refit: a finished INSIGHT trial's artifacts folder")
     parser.add_argument("--episodes", type=int, default=10, help="table refit: games per policy")
-    parser.add_argument("--refit-rounds", type=int, default=3,
+    parser.add_argument("--refit-rounds", type=int, default=4,
                         help="table refit: DAgger rounds of the offline EQL refit and of one more export (1: none)")
     parser.add_argument("--eql-refit-steps", type=int, default=3000,
                         help="table refit: Adam steps per round of the EQL actor's offline refit")

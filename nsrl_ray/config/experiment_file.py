@@ -62,6 +62,8 @@ SMOKE_OVERRIDES: dict[str, Any] = {
     "stages.symbolic.eval_episodes": 1,
     "stages.symbolic.eval_max_steps": 300,
     "stages.symbolic.video_steps": 30,
+    "stages.symbolic.eql_refit_steps": 200,
+    "stages.symbolic.export_refit_steps": 200,
     "stages.finetune.iterations": 1,
     "stages.finetune.train_batch_size": 200,
     "stages.finetune.minibatch_size": 64,
