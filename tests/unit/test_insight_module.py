@@ -193,17 +193,23 @@ def _recorded_states(m: InsightTorchRLModule, n: int = 1200) -> tuple[torch.Tens
     return features, neural
 
 
-def test_export_refits_the_pruned_eql_on_recorded_states_and_formulas_follow() -> None:
-    from nsrl_ray.rl_modules.insight_export import RefitSettings, export_eql
-
+def _distilled_module() -> tuple[InsightTorchRLModule, torch.Tensor, torch.Tensor]:
+    """A module whose EQL (standardised inputs) was distilled a little on `_recorded_states`, as in PPO: then the
+    12 weights per layer a pruning keeps hold the rule, roughly."""
     from nsrl_ray.symbolic.eql import refit_pruned
 
     m = module()
     features, neural = _recorded_states(m)
     m.standardise_eql_inputs(features)
-    # Distilled a little first, as in PPO: then the 12 weights per layer a pruning keeps hold the rule, roughly.
     inputs = (features.index_select(-1, m.eql_inputs) - m.eql_input_shift) / m.eql_input_scale
     refit_pruned(m.eql, inputs, neural.argmax(-1), steps=50, output_scale=10.0, batch_size=256)
+    return m, features, neural
+
+
+def test_export_refits_the_pruned_eql_on_recorded_states_and_formulas_follow() -> None:
+    from nsrl_ray.rl_modules.insight_export import RefitSettings, export_eql
+
+    m, features, neural = _distilled_module()
     plain = export_eql(m, 1e-2, 12, digits=8)
     assert plain.metrics == {}  # no recorded states: nothing to measure or refit on
     refitted = export_eql(m, 1e-2, 12, digits=8, data=(features, neural), refit=RefitSettings(steps=400, batch_size=256))
@@ -246,13 +252,8 @@ def test_play_actor_records_states_and_takes_any_actor_function() -> None:
 def test_further_refit_rounds_learn_the_states_the_formulas_reach() -> None:
     from nsrl_ray.rl_modules.insight_export import RefitSettings, export_eql
     from nsrl_ray.rl_modules.insight_rollout import ActorRollout
-    from nsrl_ray.symbolic.eql import refit_pruned
 
-    m = module()
-    features, neural = _recorded_states(m)
-    m.standardise_eql_inputs(features)
-    inputs = (features.index_select(-1, m.eql_inputs) - m.eql_input_shift) / m.eql_input_scale
-    refit_pruned(m.eql, inputs, neural.argmax(-1), steps=50, output_scale=10.0, batch_size=256)
+    m, features, neural = _distilled_module()
     # Where the formulas go, the recorded games never went: the ball far below (y > 0.9), where the neural actor fires.
     rng = np.random.default_rng(5)
     names = list(m.feature_names)
