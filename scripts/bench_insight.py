@@ -219,11 +219,11 @@ def _formula_actor(module, formulas, action_names):
 
 
 def refit_table(artifacts: Path, episodes: int, refit_steps: tuple[int, ...], max_steps: int | None = None,
-                rounds: int = 1, eql_refit_steps: int = 3000) -> list[dict]:
+                rounds: int = 1, eql_refit_steps: int = 3000) -> tuple[list[dict], dict]:
     """Rows of table 3 from a finished INSIGHT run's artifacts: the neural and EQL actors, the EQL actor refitted
     offline, then the formulas read off the jointly trained EQL per refit budget (0 = INSIGHT's plain pruning)
     and off the refitted EQL (with `rounds` > 1 also with that many DAgger rounds), each played for `episodes`
-    games on the evaluate stage's seeds."""
+    games on the evaluate stage's seeds. Also returns what every row shares: the recorded states, the actions."""
     import torch
     from ray.rllib.core.rl_module.rl_module import RLModule
 
@@ -237,6 +237,7 @@ def refit_table(artifacts: Path, episodes: int, refit_steps: tuple[int, ...], ma
         eql_actor,
         export_eql,
         refit_on_states,
+        student_games,
     )
     from nsrl_ray.rl_modules.insight_rollout import play_actor
     from nsrl_ray.symbolic.expression import complexity
@@ -259,11 +260,8 @@ def refit_table(artifacts: Path, episodes: int, refit_steps: tuple[int, ...], ma
     data = distillation_data(recorded)
     _, validation = validation_split(artifacts, 0.2)
     # DAgger rounds play the formulas on the seeds after the recorded ones, as the stage does.
-    student_seeds = episode_seeds(0, "symbolic", episodes * (1 + rounds))[episodes:]
-
-    def play_student(actor, round_: int):
-        games = student_seeds[(round_ - 1) * episodes: round_ * episodes]
-        return play_actor(module, "Pong", actor, games, max_steps, record=True)
+    play_student = student_games(module, "Pong", episode_seeds(0, "symbolic", episodes * (1 + rounds))[episodes:],
+                                 episodes, max_steps)
 
     # The EQL actor refitted offline (unpruned), as the stage does before reading the formulas off it.
     refitted = copy.deepcopy(module.eql)
@@ -290,11 +288,10 @@ def refit_table(artifacts: Path, episodes: int, refit_steps: tuple[int, ...], ma
             "formulas": exported.formulas,
         })
     rows.append({"what": "random play", "returns": [random_play(1, max_steps, seed) for seed in play_seeds]})
-    rows[0]["states"], rows[0]["actions"] = len(data[0]), action_names
-    return rows
+    return rows, {"states": len(data[0]), "actions": action_names}
 
 
-def print_refit_table(artifacts: Path, rows: list[dict]) -> None:
+def print_refit_table(artifacts: Path, rows: list[dict], shared: dict) -> None:
     from nsrl_ray.symbolic.text import to_display_text
 
     n = len(rows[0]["returns"])
@@ -310,12 +307,12 @@ def print_refit_table(artifacts: Path, rows: list[dict]) -> None:
         took = f"{row['export_s']:.1f} s" if "export_s" in row else ""
         print(f"| {row['what']} | {r.mean():.1f} ± {r.std():.1f} | {size} | {rec} | {frames} | {took} |")
     print(f"\nreturns: {n} greedy games on the evaluate stage's seeds; recorded states: both actors' games on the "
-          f"symbolic stage's seeds ({rows[0]['states']:,} states, the last 20 % held out of the refit; DAgger rounds "
+          f"symbolic stage's seeds ({shared['states']:,} states, the last 20 % held out of the refit; DAgger rounds "
           "add the formulas' own games on further seeds); random-play frames: the perceive stage's held-out 20 %.")
     for row in rows:
         if "formulas" in row:
             print(f"\n{row['what']}:")
-            for name, formula in zip(rows[0]["actions"], row["formulas"]):
+            for name, formula in zip(shared["actions"], row["formulas"]):
                 print(f"    {name} = {to_display_text(formula)}")
     print()
 
@@ -349,8 +346,8 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"--table refit needs --run ARTIFACTS, the artifacts folder of a finished INSIGHT trial "
                          f"(with policy.json and insight_module/); got {args.run}.")
         episodes, max_steps = (2, 300) if args.smoke else (args.episodes, args.max_steps)
-        print_refit_table(args.run, refit_table(args.run, episodes, tuple(args.refit_steps), max_steps, args.refit_rounds,
-                                                             args.eql_refit_steps))
+        print_refit_table(args.run, *refit_table(args.run, episodes, tuple(args.refit_steps), max_steps,
+                                                 args.refit_rounds, args.eql_refit_steps))
         return 0
     if args.table in ("1", "all"):
         budget = args.budget or ("smoke" if args.smoke else "2h")

@@ -117,10 +117,13 @@ class InsightTorchRLModule(TorchRLModule, ValueFunctionAPI):
         """Names of the perceived feature vector (`ball_x_t0`, `ball_y_t0`, `ball_present_t0`, ...): a policy card's variables."""
         return self.perception.feature_names
 
+    def eql_input_values(self, features: torch.Tensor) -> torch.Tensor:
+        """What the EQL reads from full perceived feature vectors: its input coordinates, standardised."""
+        return (features.index_select(-1, self.eql_inputs) - self.eql_input_shift) / self.eql_input_scale
+
     def eql_on_features(self, features: torch.Tensor) -> torch.Tensor:
         """The EQL's raw outputs (before the inverse temperature) for full perceived feature vectors."""
-        inputs = features.index_select(-1, self.eql_inputs)
-        return self.eql((inputs - self.eql_input_shift) / self.eql_input_scale)
+        return self.eql(self.eql_input_values(features))
 
     @torch.no_grad()
     def standardise_eql_inputs(self, features: torch.Tensor, min_scale: float = MIN_INPUT_SCALE) -> None:

@@ -17,7 +17,7 @@ from nsrl_ray.symbolic.eql import EQL, refit_pruned
 from nsrl_ray.symbolic.expression import Expr
 
 __all__ = ["ExportedEQL", "RefitSettings", "StudentGames", "distillation_data", "eql_actor", "export_eql",
-           "refit_on_states"]
+           "refit_on_states", "student_games"]
 
 
 @dataclass(frozen=True)
@@ -72,18 +72,27 @@ def _agreement(eql: EQL, inputs: torch.Tensor, neural: torch.Tensor) -> float:
 StudentGames = Callable[[Actor, int], ActorRollout]
 
 
+def student_games(module: Any, game: str, seeds: Sequence[int], games_per_round: int, max_steps: int) -> StudentGames:
+    """`StudentGames` on `seeds`: round k plays the k-th block of `games_per_round` of them, recording every state."""
+    from nsrl_ray.rl_modules.insight_rollout import play_actor
+
+    def play(actor: Actor, round_: int) -> ActorRollout:
+        block = list(seeds[(round_ - 1) * games_per_round: round_ * games_per_round])
+        if len(block) < games_per_round:
+            raise ValueError(f"round {round_} needs seeds {games_per_round * round_}, only {len(seeds)} were given.")
+        return play_actor(module, game, actor, block, max_steps, record=True)
+
+    return play
+
+
 def eql_actor(module: Any, eql: EQL) -> Actor:
     """An actor for `play_actor`: `eql` (reading the module's standardised inputs) on its perceived features."""
     def act(outputs: dict[str, torch.Tensor]) -> Any:
         with torch.no_grad():
-            out = eql(_standardised(module, outputs["features"]))[0]
+            out = eql(module.eql_input_values(outputs["features"]))[0]
         return int(out.argmax()) if module.discrete else out.numpy().astype(np.float32)
 
     return act
-
-
-def _standardised(module: Any, features: torch.Tensor) -> torch.Tensor:
-    return (features.index_select(-1, module.eql_inputs) - module.eql_input_shift) / module.eql_input_scale
 
 
 def refit_on_states(module: Any, eql: EQL, data: tuple[torch.Tensor, torch.Tensor], refit: RefitSettings,
@@ -98,7 +107,7 @@ def refit_on_states(module: Any, eql: EQL, data: tuple[torch.Tensor, torch.Tenso
     (DAgger): a cloned policy's mistakes take it where its teacher never goes (the EQL of a Pong run that lost 21-0
     sat at the bottom of the screen). The refit whose games scored best is kept (`selected`: its k)."""
     features, neural = data
-    inputs = _standardised(module, features)
+    inputs = module.eql_input_values(features)
     split = max(1, int(round(len(inputs) * (1.0 - refit.holdout_fraction))))
     held = slice(split, None)
     measured = module.discrete and len(inputs) > split
@@ -129,7 +138,7 @@ def refit_on_states(module: Any, eql: EQL, data: tuple[torch.Tensor, torch.Tenso
             best = (score, k, copy.deepcopy(eql.state_dict()))
         if k < refit.rounds:
             new_features, new_neural = distillation_data([run])
-            train_x = torch.cat([train_x, _standardised(module, new_features)])
+            train_x = torch.cat([train_x, module.eql_input_values(new_features)])
             train_y = torch.cat([train_y, new_neural.argmax(-1) if module.discrete else new_neural])
     if best is not None:
         # Why keep the best round: an EQL cloned from a Pong actor either won or lost 21-0 from one round to the

@@ -328,18 +328,18 @@ def fit_eql(model: EQL, x: torch.Tensor, y: torch.Tensor, config: EQLFitConfig =
     prune_at = config.steps - int(config.steps * config.finetune_fraction)
     if config.loss == "mse" and y.ndim == 1:
         y = y[:, None]
-    fit = torch.zeros(())
+    fit = 0.0
     for step in range(prune_at):
-        fit = data_loss(model(x), y)
-        loss = fit + linear_ramp(step, ramp, config.reg_weight, start=warmup) * model.regularization()
+        data = data_loss(model(x), y)
+        loss = data + linear_ramp(step, ramp, config.reg_weight, start=warmup) * model.regularization()
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
+        fit = float(data.detach())
     if prune_at < config.steps:
         model.prune(config.prune_threshold)
-        fit = torch.tensor(refit_pruned(model, x, y, steps=config.steps - prune_at, lr=config.lr,
-                                        loss=config.loss)["loss"])
-    return {"loss": float(fit.detach()), "regularization": float(model.regularization().detach())}
+        fit = refit_pruned(model, x, y, steps=config.steps - prune_at, lr=config.lr, loss=config.loss)["loss"]
+    return {"loss": fit, "regularization": float(model.regularization().detach())}
 
 
 def refit_pruned(model: EQL, x: torch.Tensor, y: torch.Tensor, *, steps: int, lr: float = 1e-2,

@@ -201,7 +201,7 @@ def _distilled_module() -> tuple[InsightTorchRLModule, torch.Tensor, torch.Tenso
     m = module()
     features, neural = _recorded_states(m)
     m.standardise_eql_inputs(features)
-    inputs = (features.index_select(-1, m.eql_inputs) - m.eql_input_shift) / m.eql_input_scale
+    inputs = m.eql_input_values(features)
     refit_pruned(m.eql, inputs, neural.argmax(-1), steps=50, output_scale=10.0, batch_size=256)
     return m, features, neural
 

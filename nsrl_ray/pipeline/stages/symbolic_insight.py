@@ -4,8 +4,8 @@ Starts from the CNN the `perceive` stage pre-trained; records a rollout with the
 objects drawn before and after policy learning; plays the EQL actor on its own every
 `eql_eval_every` iterations and both actors at the end; refits a copy of the EQL actor to the neural actor's
 actions in the states of that final evaluation and plays it; prunes it, refits the weights it kept the same
-way, and reads it off as formulas in object names (`ball_y_t0`, ...); writes the draft policy card, whose `provenance.perception` names the
-refined CNN, so `evaluate` can play the formulas from frames.
+way, and reads it off as formulas in object names (`ball_y_t0`, ...); writes the draft policy card, whose
+`provenance.perception` names the refined CNN, so `evaluate` can play the formulas from frames.
 """
 
 from __future__ import annotations
@@ -96,6 +96,7 @@ def learn_insight(ctx: StageContext) -> dict:
         eql_actor,
         export_eql,
         refit_on_states,
+        student_games,
     )
     from nsrl_ray.rl_modules.insight_rollout import play_actor, save_object_video
     from nsrl_ray.symbolic.expression import variables_of
@@ -201,10 +202,7 @@ def learn_insight(ctx: StageContext) -> dict:
     # actor is then scored on games after those.
     n_games, rounds = settings.eval_episodes, settings.export_refit_rounds
     more_seeds = episode_seeds(ctx.seed, "symbolic", len(eval_seeds) + (rounds + 1) * n_games)[len(eval_seeds):]
-
-    def play_student(actor: Any, round_: int) -> Any:
-        games = more_seeds[(round_ - 1) * n_games: round_ * n_games]
-        return play_actor(module, game, actor, games, settings.eval_max_steps, record=True)
+    play_student = student_games(module, game, more_seeds[: rounds * n_games], n_games, settings.eval_max_steps)
 
     data = distillation_data(rollouts)
     source = module.eql
