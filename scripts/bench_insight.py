@@ -128,6 +128,10 @@ BUDGETS: dict[str, tuple[bool, list[str]]] = {
         # The EQL's own Adam at a constant 1e-2: PPO's annealed 2.5e-4 reaches few enough EQL steps here that,
         # on raw coordinates, the EQL stayed on the neural actor's majority action.
         "stages.symbolic.eql_lr=0.01",
+        # DAgger during training: after iteration 275 (the neural actor won 18-20 from ~150 on) the EQL actor
+        # plays 2 of each EnvRunner's 4 envs and learns the states its own mistakes reach; offline, 8 such rounds
+        # on the final module of session 20 took it from -7.2 (one round) to 17.0-19.2 (rounds 5 and 7).
+        "stages.symbolic.eql_acting_envs=2", "stages.symbolic.eql_acting_from=0.25",
         "stages.symbolic.eql_eval_every=100", "stages.symbolic.checkpoint_every=100",
         "stages.symbolic.eval_episodes=10", "stages.symbolic.video_steps=500",
         "stages.evaluate.episodes=10",

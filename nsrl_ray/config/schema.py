@@ -1029,6 +1029,16 @@ class InsightSettings:
     """Hidden width of the neural actor and the critic (INSIGHT: 2048 -> 512 -> out)."""
     use_eql_actor: bool = False
     """Which actor acts: false = the neural actor (INSIGHT's default), true = the EQL actor."""
+    eql_acting_envs: int = 0
+    """DAgger during training: of each EnvRunner's `num_envs_per_env_runner` envs, how many the EQL actor plays
+    (sampling its own actions) from `eql_acting_from` on. Its steps stay out of PPO's loss and are distilled,
+    labelled by the neural actor, so the EQL learns in the states its own mistakes lead to: a jointly trained
+    Pong EQL sat at the bottom of the screen and lost 21-0, where the neural actor never goes. 0: INSIGHT's (the
+    neural actor plays every env); must leave the neural actor at least one env. `symbolic/return_mean` then
+    averages both actors' training episodes; `symbolic/eql_acted_share` is the share of the EQL's steps."""
+    eql_acting_from: float = 0.25
+    """Share of `max_iterations` after which the EQL actor starts acting in `eql_acting_envs` envs (the neural
+    actor's labels are worth following once it plays well: on Pong it won 18-20 from iteration ~150 of 1100)."""
     eql_units: tuple[str, ...] = ("x", "square", "cube", "const", "mul", "add")
     """EQL primitive units (INSIGHT: x, x², x³, 1, x·y, x+y)."""
     eql_copies: int = 8
@@ -1116,14 +1126,21 @@ class InsightSettings:
             _positive(name, getattr(self, name))
         for name in ("entropy_coeff", "vf_loss_coeff", "distillation_loss_weight", "cnn_loss_weight", "reg_weight",
                      "prune_threshold", "eql_eval_every", "video_steps", "num_env_runners", "checkpoint_every",
-                     "export_refit_steps", "eql_refit_steps"):
+                     "export_refit_steps", "eql_refit_steps", "eql_acting_envs"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name}: got {getattr(self, name)}, expected a number >= 0.")
         _probability("gamma", self.gamma)
         _probability("gae_lambda", self.gae_lambda)
         _probability("reg_ramp_fraction", self.reg_ramp_fraction)
         _probability("eql_cnn_gradient", self.eql_cnn_gradient)
+        _probability("eql_acting_from", self.eql_acting_from)
         _positive("export_refit_lr", self.export_refit_lr)
+        if self.eql_acting_envs and self.eql_acting_envs >= self.num_envs_per_env_runner:
+            raise ConfigError(f"eql_acting_envs ({self.eql_acting_envs}) must be below num_envs_per_env_runner "
+                              f"({self.num_envs_per_env_runner}): the neural actor needs envs of its own to learn from.")
+        if self.eql_acting_envs and self.use_eql_actor:
+            raise ConfigError("eql_acting_envs: the EQL actor already plays every env with use_eql_actor: true; "
+                              "set one of them.")
         if self.eql_lr is not None and not self.eql_lr > 0:
             raise ConfigError(f"eql_lr: got {self.eql_lr}, expected a learning rate > 0, or null for PPO's.")
         if self.minibatch_size > self.train_batch_size:

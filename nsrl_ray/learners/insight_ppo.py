@@ -7,6 +7,8 @@ linearly from 0 to `reg_weight` over `reg_ramp_steps` sampled env steps, + `cnn_
 frame–object dataset the `perceive` stage wrote. The distillation gradient also reaches the CNN
 through the predicted coordinates: this is how reward refines perception. As in INSIGHT, the terms
 after PPO's are added in the last PPO epoch of each update only (``extra_terms_every_epoch``: all).
+Steps the EQL actor played (column `EQL_ACTED`, DAgger during training) are left out of PPO's loss, which
+would treat them as the neural actor's samples, and kept in the distillation.
 
 Settings come through `learner_config_dict`: ``distillation_loss_weight`` (1), ``cnn_loss_weight`` (2),
 ``reg_weight`` (1e-3), ``reg_ramp_steps`` (0: full weight at once), ``perception_dataset`` (a shard
@@ -30,11 +32,11 @@ from ray.rllib.utils.metrics import NUM_ENV_STEPS_SAMPLED_LIFETIME
 from ray.rllib.utils.typing import ModuleID, TensorType
 
 from nsrl_ray.perception.train import perception_loss, rarity_weights
-from nsrl_ray.rl_modules.insight import EQL_OUT, NEURAL_OUT
+from nsrl_ray.rl_modules.insight import EQL_ACTED, EQL_OUT, NEURAL_OUT
 from nsrl_ray.symbolic.eql import linear_ramp
 
 __all__ = [
-    "CNN_LOSS", "DISTILLATION_LOSS", "EQL_AGREEMENT", "EQL_OPTIMIZER", "EQL_REG", "REG_WEIGHT", "InsightPPOTorchLearner",
+    "CNN_LOSS", "DISTILLATION_LOSS", "EQL_ACTED_SHARE", "EQL_AGREEMENT", "EQL_OPTIMIZER", "EQL_REG", "REG_WEIGHT", "InsightPPOTorchLearner",
 ]
 
 #: Learner metrics (per module) this learner adds to PPO's.
@@ -44,6 +46,7 @@ REG_WEIGHT = "eql_reg_weight"
 CNN_LOSS = "cnn_loss"
 CNN_COORDINATE_LOSS = "cnn_coordinate_l1"
 EQL_AGREEMENT = "eql_agreement"
+EQL_ACTED_SHARE = "eql_acted_share"
 #: Name of the EQL's own optimiser (registered when ``eql_lr`` is set).
 EQL_OPTIMIZER = "eql"
 
@@ -129,7 +132,7 @@ class InsightPPOTorchLearner(PPOTorchLearner):
     def compute_loss_for_module(
         self, *, module_id: ModuleID, config: PPOConfig, batch: dict[str, Any], fwd_out: dict[str, TensorType]
     ) -> TensorType:
-        total = super().compute_loss_for_module(module_id=module_id, config=config, batch=batch, fwd_out=fwd_out)
+        total = self._ppo_loss_of_neural_steps(module_id, config, batch, fwd_out)
         last_epoch = self.minibatch_index >= self.extra_terms_from
         self.minibatch_index += 1
         if not last_epoch:
@@ -155,6 +158,21 @@ class InsightPPOTorchLearner(PPOTorchLearner):
             self.metrics.log_value((module_id, CNN_LOSS), terms["loss"], window=1)
             self.metrics.log_value((module_id, CNN_COORDINATE_LOSS), terms["coordinates"], window=1)
         return total
+
+    def _ppo_loss_of_neural_steps(self, module_id: ModuleID, config: PPOConfig, batch: dict[str, Any],
+                                  fwd_out: dict[str, TensorType]) -> TensorType:
+        """PPO's loss on the steps the neural actor played: the EQL's steps (DAgger) are masked out."""
+        acted = batch.get(EQL_ACTED)
+        if acted is None:
+            return super().compute_loss_for_module(module_id=module_id, config=config, batch=batch, fwd_out=fwd_out)
+        eql_steps = acted > 0.5
+        mask = batch[Columns.LOSS_MASK] if Columns.LOSS_MASK in batch else torch.ones_like(eql_steps)
+        self.metrics.log_value((module_id, EQL_ACTED_SHARE), _masked_mean(eql_steps.float(), batch), window=1)
+        neural_steps = mask & ~eql_steps
+        if not bool(neural_steps.any()):  # PPO's masked mean would divide by 0: this minibatch only distils
+            return fwd_out[NEURAL_OUT].sum() * 0.0
+        return super().compute_loss_for_module(module_id=module_id, config=config,
+                                               batch={**batch, Columns.LOSS_MASK: neural_steps}, fwd_out=fwd_out)
 
     @override(PPOTorchLearner)
     def after_gradient_based_update(self, *, timesteps: dict[str, Any]) -> None:

@@ -14,12 +14,17 @@ losses. EQL pruning masks are registered buffers: checkpoints and EnvRunners car
 ``hidden`` (2048), ``coordinate_head`` ('dense'), ``input_norm`` ('instance'), ``head_hidden`` (512),
 ``eql_units`` (INSIGHT's), ``eql_copies`` (8), ``eql_layers`` (1), ``eql_inverse_temperature`` (10),
 ``eql_presence_inputs`` (False: the EQL reads the coordinates only, as INSIGHT's),
-``use_eql_actor`` (False), ``log_std`` (continuous: initial value, -0.5), ``eql_cnn_gradient`` (1: the EQL's
+``use_eql_actor`` (False), ``eql_acting_envs`` (0: see below), ``log_std`` (continuous: initial value, -0.5), ``eql_cnn_gradient`` (1: the EQL's
 gradient reaches the CNN whole, as INSIGHT's; 0 stops it, so only the perception and PPO losses move the CNN).
 
 The EQL reads its inputs standardised, ``(x - eql_input_shift) / eql_input_scale`` (persistent buffers, identity
 until `standardise_eql_inputs` sets them from perceived frames); `eql_in_input_units` folds that map into the
 EQL's first layer, so exported formulas are written in the coordinates themselves.
+
+DAgger during training: with the buffer ``eql_acting_envs`` = k > 0 (set from the config or later by the stage),
+exploration lets the EQL actor act in the first k rows of each batch, i.e. the first k envs of each EnvRunner,
+and marks them in the column `EQL_ACTED`; the learner leaves those steps out of PPO's loss (they are not the
+neural actor's samples) and distils the EQL on them, labelled by the neural actor.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from nsrl_ray.rl_modules.ife_net import mlp_head
 from nsrl_ray.symbolic.eql import DEFAULT_UNITS, EQL
 
 __all__ = [
+    "EQL_ACTED",
     "EQL_OUT",
     "NEURAL_OUT",
     "PERCEPTION_CENTRE",
@@ -55,6 +61,8 @@ EQL_OUT = "insight_eql_out"
 PERCEPTION_EXISTENCE = "insight_existence_logits"
 PERCEPTION_CENTRE = "insight_centre"
 PERCEPTION_SIZE = "insight_size"
+#: Exploration column (1.0 where the EQL actor chose the action): stored with the episodes, read by the learner.
+EQL_ACTED = "insight_eql_acted"
 #: Smallest input scale of the EQL's standardisation (coordinates are in [0, 1]).
 MIN_INPUT_SCALE = 0.02
 
@@ -108,6 +116,8 @@ class InsightTorchRLModule(TorchRLModule, ValueFunctionAPI):
         self.eql_cnn_gradient = float(config.get("eql_cnn_gradient", 1.0))
         # Persistent so an EnvRunner or a restored checkpoint acts with the same actor and scale.
         self.register_buffer("use_eql_actor", torch.tensor(bool(config.get("use_eql_actor", False))))
+        # How many envs of each EnvRunner the EQL actor plays in exploration (persistent: weight syncs carry it).
+        self.register_buffer("eql_acting_envs", torch.tensor(int(config.get("eql_acting_envs", 0))))
         self.register_buffer("eql_inverse_temperature", torch.tensor(float(config.get("eql_inverse_temperature", 10.0))))
         if not self.discrete:
             self.log_std = nn.Parameter(torch.full((n_out,), float(config.get("log_std", -0.5))))
@@ -169,10 +179,16 @@ class InsightTorchRLModule(TorchRLModule, ValueFunctionAPI):
             return acting
         return torch.cat([acting, self.log_std.expand_as(acting)], dim=-1)
 
-    def _outputs(self, batch: dict[str, Any], train: bool) -> dict[str, Any]:
+    def _outputs(self, batch: dict[str, Any], train: bool, explore: bool = False) -> dict[str, Any]:
         heads = self._heads(batch[Columns.OBS])
         acting = heads["eql"] if bool(self.use_eql_actor) else heads["neural"]
-        out: dict[str, Any] = {Columns.ACTION_DIST_INPUTS: self._dist_inputs(acting)}
+        out: dict[str, Any] = {}
+        if explore and not bool(self.use_eql_actor):
+            # Always emitted while exploring (zeros when off), so every step of an episode has the column.
+            rows = torch.arange(acting.shape[0], device=acting.device) < self.eql_acting_envs
+            acting = torch.where(rows[:, None], heads["eql"], acting)
+            out[EQL_ACTED] = rows.float()
+        out[Columns.ACTION_DIST_INPUTS] = self._dist_inputs(acting)
         if train:
             perceived = heads["perceived"]
             out.update({
@@ -191,7 +207,7 @@ class InsightTorchRLModule(TorchRLModule, ValueFunctionAPI):
 
     @override(RLModule)
     def _forward_exploration(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-        return self._outputs(batch, train=False)
+        return self._outputs(batch, train=False, explore=True)
 
     @override(RLModule)
     def _forward_train(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:

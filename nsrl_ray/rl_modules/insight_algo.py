@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from ray.rllib.algorithms.ppo import PPOConfig
 from ray.rllib.core import DEFAULT_MODULE_ID
+from ray.rllib.core.rl_module.multi_rl_module import MultiRLModule
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
 from nsrl_ray.learners.insight_ppo import InsightPPOTorchLearner
@@ -27,6 +28,7 @@ __all__ = [
     "load_perception_into",
     "perceived_features",
     "save_perception",
+    "set_eql_acting_envs_in",
     "standardise_eql_inputs_in",
 ]
 
@@ -117,10 +119,26 @@ def standardise_eql_inputs_in(algo: Any, features: torch.Tensor) -> None:
     _change_learner_module(algo, lambda module: module.standardise_eql_inputs(features))
 
 
+def set_eql_acting_envs_in(algo: Any, envs: int) -> None:
+    """Let the EQL actor play the first `envs` envs of every EnvRunner from the next sample on (DAgger)."""
+    _change_learner_module(algo, lambda module: module.eql_acting_envs.fill_(int(envs)))
+
+
 def _change_learner_module(algo: Any, change: Callable[[InsightTorchRLModule], Any]) -> None:
-    """Apply `change` to every learner's module, then send the learners' weights to every EnvRunner."""
+    """Apply `change` to every learner's module and to every EnvRunner's copy."""
     algo.learner_group.foreach_learner(lambda learner: change(learner.module[DEFAULT_MODULE_ID].unwrapped()))
-    algo.env_runner_group.sync_weights(from_worker_or_learner_group=algo.learner_group, inference_only=True)
+    # Applied on the EnvRunners directly: a weight sync after the first update is skipped by an EnvRunner whose
+    # weights already carry the learner's sequence number, so a change between updates would not reach it.
+    algo.env_runner_group.foreach_env_runner(lambda runner: _change_runner_module(runner, change), local_env_runner=True)
+
+
+def _change_runner_module(runner: Any, change: Callable[[InsightTorchRLModule], Any]) -> None:
+    module = getattr(runner, "module", None)
+    if module is None:  # a local EnvRunner without envs (the remote ones sample)
+        return
+    if isinstance(module, MultiRLModule):
+        module = module[DEFAULT_MODULE_ID]
+    change(module.unwrapped())
 
 
 def build_module(observation_space: gymnasium.Space, action_space: gymnasium.Space,

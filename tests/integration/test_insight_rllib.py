@@ -162,3 +162,42 @@ def test_an_eql_learning_rate_gives_the_eql_an_optimiser_of_its_own(ray_session)
         assert float((module.eql.output.weight.detach() - before).abs().max()) > 0.02
     finally:
         algo.stop()
+
+
+def test_eql_acting_envs_keep_the_eql_steps_out_of_ppo_and_distil_them(ray_session):
+    from ray.rllib.algorithms.ppo.torch.ppo_torch_learner import PPOTorchLearner
+    from ray.rllib.core.columns import Columns
+
+    from nsrl_ray.learners.insight_ppo import EQL_ACTED_SHARE
+    from nsrl_ray.rl_modules.insight import EQL_ACTED
+    from nsrl_ray.rl_modules.insight_algo import set_eql_acting_envs_in
+
+    settings = dataclasses.replace(InsightSettings(), max_iterations=2, train_batch_size=64, minibatch_size=32,
+                                   num_epochs=1, num_env_runners=0, num_envs_per_env_runner=2, head_hidden=16,
+                                   eql_copies=2)
+    model_config = insight_model_config(SLOTS, OPTIONS, settings)
+    algo = insight_ppo_config(rllib_pixel_env("PongPixels-v0"), settings, model_config, {"cnn_loss_weight": 0.0},
+                              seed=0).build_algo()
+    seen: list[tuple[torch.Tensor, torch.Tensor]] = []
+    original = PPOTorchLearner.compute_loss_for_module
+
+    def spy(self, *, module_id, config, batch, fwd_out):
+        seen.append((batch[EQL_ACTED].clone(), batch[Columns.LOSS_MASK].clone()))
+        return original(self, module_id=module_id, config=config, batch=batch, fwd_out=fwd_out)
+
+    try:
+        off = algo.train()[LEARNER_RESULTS]["default_policy"]
+        assert off[EQL_ACTED_SHARE] == 0.0  # the column is there from the start, all zeros
+        set_eql_acting_envs_in(algo, 1)
+        assert int(algo.get_module().eql_acting_envs) == 1  # the EnvRunner's copy acts with the EQL in env 0
+        PPOTorchLearner.compute_loss_for_module = spy
+        on = algo.train()[LEARNER_RESULTS]["default_policy"]
+    finally:
+        PPOTorchLearner.compute_loss_for_module = original
+        algo.stop()
+    assert 0.0 < on[EQL_ACTED_SHARE] <= 1.0  # the last minibatch's (one epoch: not shuffled, env by env)
+    assert np.isfinite(on[DISTILLATION_LOSS]) and np.isfinite(on["policy_loss"])
+    acted, mask = (torch.cat(parts) for parts in zip(*seen))
+    assert 0.4 < float(acted.mean()) < 0.6  # one of the two envs: about half the steps
+    assert bool((acted > 0.5).any()) and bool(mask.any())
+    assert not bool((mask & (acted > 0.5)).any())  # PPO never saw a step the EQL played

@@ -99,3 +99,14 @@ def test_eql_lr_is_a_positive_rate_or_null_for_ppos() -> None:
             parse_experiment(_insight(eql_lr=bad))
     with pytest.raises(ConfigError, match="eql_lr"):
         parse_experiment(_insight(eql_lr="fast"))
+
+
+def test_eql_acting_envs_leave_the_neural_actor_envs_and_need_the_neural_actor_acting() -> None:
+    settings = parse_experiment(_insight(eql_acting_envs=2, num_envs_per_env_runner=4)).stages.symbolic
+    assert (settings.eql_acting_envs, settings.eql_acting_from) == (2, 0.25)
+    with pytest.raises(ConfigError, match="num_envs_per_env_runner"):
+        parse_experiment(_insight(eql_acting_envs=4, num_envs_per_env_runner=4))
+    with pytest.raises(ConfigError, match="use_eql_actor"):
+        parse_experiment(_insight(eql_acting_envs=1, num_envs_per_env_runner=2, use_eql_actor=True))
+    with pytest.raises(ConfigError, match="eql_acting_from"):
+        parse_experiment(_insight(eql_acting_envs=1, num_envs_per_env_runner=2, eql_acting_from=1.5))

@@ -293,3 +293,20 @@ def test_further_refit_rounds_learn_the_states_the_formulas_reach() -> None:
         export_eql(m, 1e-2, 12, digits=8, data=(features, neural), refit=RefitSettings(steps=1, rounds=2))
     with pytest.raises(ValueError, match="rounds >= 1"):
         RefitSettings(rounds=0)
+
+
+def test_eql_acting_envs_let_the_eql_act_in_the_first_rows_of_exploration_only() -> None:
+    from nsrl_ray.rl_modules.insight import EQL_ACTED
+
+    m = module(eql_acting_envs=2)
+    heads = m.actor_outputs(frames())
+    out = m.forward_exploration({Columns.OBS: frames()})
+    assert out[EQL_ACTED].tolist() == [1.0, 1.0, 0.0, 0.0, 0.0]
+    assert torch.allclose(out[Columns.ACTION_DIST_INPUTS][:2], heads["eql"][:2])
+    assert torch.allclose(out[Columns.ACTION_DIST_INPUTS][2:], heads["neural"][2:])
+    # Greedy evaluation and training passes are the neural actor's.
+    assert torch.allclose(m.forward_inference({Columns.OBS: frames()})[Columns.ACTION_DIST_INPUTS], heads["neural"])
+    state = m.get_state()
+    fresh = module()
+    fresh.set_state(state)
+    assert int(fresh.eql_acting_envs) == 2  # weight syncs carry it to the EnvRunners

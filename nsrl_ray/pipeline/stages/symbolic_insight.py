@@ -1,7 +1,8 @@
 """Symbolic learner `insight`: PPO with INSIGHT's module and learner, then one formula per action from the EQL actor.
 
 Starts from the CNN the `perceive` stage pre-trained; records a rollout with the perceived
-objects drawn before and after policy learning; plays the EQL actor on its own every
+objects drawn before and after policy learning; from `eql_acting_from` on lets the EQL actor play
+`eql_acting_envs` envs of each EnvRunner (DAgger during training); plays the EQL actor on its own every
 `eql_eval_every` iterations and both actors at the end; refits a copy of the EQL actor to the neural actor's
 actions in the states of that final evaluation and plays it; prunes it, refits the weights it kept the same
 way, and reads it off as formulas in object names (`ball_y_t0`, ...); writes the draft policy card, whose
@@ -11,6 +12,7 @@ way, and reads it off as formulas in object names (`ball_y_t0`, ...); writes the
 from __future__ import annotations
 
 import copy
+import math
 import shutil
 import time
 from types import SimpleNamespace
@@ -38,7 +40,7 @@ VIDEO_BEFORE = "insight_objects_before.gif"
 VIDEO_AFTER = "insight_objects_after.gif"
 
 _LEARNER_METRICS = ("policy_loss", "vf_loss", "entropy", "distillation_loss", "eql_l_half", "eql_reg_weight",
-                    "cnn_loss", "cnn_coordinate_l1", "eql_agreement")
+                    "cnn_loss", "cnn_coordinate_l1", "eql_agreement", "eql_acted_share")
 #: Iteration timers of RLlib's result (seconds) reported as symbolic/sample_s and symbolic/learn_s.
 _TIMERS = {"sample_s": "env_runner_sampling_timer", "learn_s": "learner_update_timer"}
 #: Each layer of the exported EQL keeps at most this many weights (binds only when L1/2 has not sparsified it).
@@ -88,6 +90,7 @@ def learn_insight(ctx: StageContext) -> dict:
         load_perception_into,
         perceived_features,
         save_perception,
+        set_eql_acting_envs_in,
         standardise_eql_inputs_in,
     )
     from nsrl_ray.rl_modules.insight_export import (
@@ -143,7 +146,11 @@ def learn_insight(ctx: StageContext) -> dict:
                 outcome["video_before"] = before["video"]
         eval_seeds = episode_seeds(ctx.seed, "symbolic", max(settings.eql_eval_episodes, settings.eval_episodes))
         metrics: dict[str, Any] = {}
+        # DAgger during training: from this iteration on the EQL actor plays some envs (a restored state has it).
+        eql_acts_from = max(1, math.ceil(settings.eql_acting_from * settings.max_iterations))
         for iteration in range(first, settings.max_iterations + 1):
+            if settings.eql_acting_envs and iteration == eql_acts_from:
+                set_eql_acting_envs_in(algo, settings.eql_acting_envs)
             result = algo.train()
             runners = result.get(ENV_RUNNER_RESULTS, {})
             learner = result.get(LEARNER_RESULTS, {}).get("default_policy", {})
