@@ -223,18 +223,19 @@ def _formula_actor(module, formulas, action_names):
 
 
 def refit_table(artifacts: Path, episodes: int, refit_steps: tuple[int, ...], max_steps: int | None = None,
-                rounds: int = 1, eql_refit_steps: int = 3000) -> tuple[list[dict], dict]:
+                rounds: int = 1, eql_refit_steps: int = 3000, max_weights: int | None = None) -> tuple[list[dict], dict]:
     """Rows of table 3 from a finished INSIGHT run's artifacts: the neural and EQL actors, the EQL actor refitted
     offline, then the formulas read off the jointly trained EQL per refit budget (0 = INSIGHT's plain pruning)
-    and off the refitted EQL (with `rounds` > 1 also with that many DAgger rounds), each played for `episodes`
-    games on the evaluate stage's seeds. Also returns what every row shares: the recorded states, the actions."""
+    and off the refitted EQL (with `rounds` > 1 also with that many DAgger rounds; last, pruned in halvings as
+    the stage does), each layer keeping `max_weights` (default: the stage's), each played for `episodes` games on
+    the evaluate stage's seeds. Also returns what every row shares: the recorded states, the actions."""
     import torch
     from ray.rllib.core.rl_module.rl_module import RLModule
 
     from nsrl_ray.config.schema import InsightSettings
     from nsrl_ray.pipeline.seeding import episode_seeds
     from nsrl_ray.pipeline.stages.perceive import validation_split
-    from nsrl_ray.pipeline.stages.symbolic_insight import MAX_EXPORT_WEIGHTS, _formula_agreement
+    from nsrl_ray.pipeline.stages.symbolic_insight import _formula_agreement
     from nsrl_ray.rl_modules.insight_export import (
         RefitSettings,
         distillation_data,
@@ -252,6 +253,7 @@ def refit_table(artifacts: Path, episodes: int, refit_steps: tuple[int, ...], ma
     module.eval()
     defaults = InsightSettings()
     threshold = float(card["provenance"].get("prune_threshold", defaults.prune_threshold))
+    max_weights = max_weights or defaults.export_max_weights
     action_names = tuple(a["name"] for a in card["actions"])
     max_steps = max_steps or defaults.eval_max_steps
     record_seeds = episode_seeds(0, "symbolic", episodes)  # the states the stage records (trial seed 0)
@@ -273,16 +275,20 @@ def refit_table(artifacts: Path, episodes: int, refit_steps: tuple[int, ...], ma
     played = play_actor(module, "Pong", eql_actor(module, refitted), play_seeds, max_steps)
     rows.append({"what": f"eql actor refit offline ({eql_refit_steps} steps × {rounds} rounds)", "returns": played.returns,
                  "agreement_recorded": refit_metrics.get("agreement", float("nan"))})
-    exports = [("jointly trained EQL", module.eql, steps, 1) for steps in refit_steps]
-    exports += [("refitted EQL", refitted, refit_steps[-1], r) for r in sorted({1, rounds})]
-    for source_name, source, steps, rounds_ in exports:
+    exports = [("jointly trained EQL", module.eql, steps, 1, False) for steps in refit_steps]
+    exports += [("refitted EQL", refitted, refit_steps[-1], r, False) for r in sorted({1, rounds})]
+    if refit_steps[-1] > 0:
+        exports.append(("refitted EQL", refitted, refit_steps[-1], rounds, True))
+    for source_name, source, steps, rounds_, gradual in exports:
         started = time.perf_counter()
-        exported = export_eql(module, threshold, MAX_EXPORT_WEIGHTS, defaults.formula_digits, data,
-                              RefitSettings(steps=max(steps, 0), rounds=rounds_), play_student, source=source)
+        exported = export_eql(module, threshold, max_weights, defaults.formula_digits, data,
+                              RefitSettings(steps=max(steps, 0), rounds=rounds_), play_student, source=source,
+                              gradual=gradual)
         export_s = time.perf_counter() - started
         agreement = _formula_agreement(module, exported.eql, validation.frames)
         played = play_actor(module, "Pong", _formula_actor(module, exported.formulas, action_names), play_seeds, max_steps)
-        how = "pruned" if steps == 0 else f"pruned + refit {steps} steps" + (f" × {rounds_} rounds" if rounds_ > 1 else "")
+        how = ("pruned in halvings" if gradual else "pruned") + (f" to {max_weights} a layer" if max_weights else "")
+        how += "" if steps == 0 else f" + refit {steps} steps" + (f" × {rounds_} rounds" if rounds_ > 1 else "")
         rows.append({
             "what": f"formulas of the {source_name}, {how}",
             "returns": played.returns, "complexity": sum(complexity(f) for f in exported.formulas),
@@ -337,6 +343,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="table refit: Adam steps per round of the EQL actor's offline refit")
     parser.add_argument("--max-steps", type=int, default=None,
                         help="table refit: agent steps per game at most (default: the stage's eval_max_steps)")
+    parser.add_argument("--max-weights", type=int, default=None,
+                        help="table refit: weights each layer of the formulas keeps (default: the stage's export_max_weights)")
     parser.add_argument("--refit-steps", type=int, nargs="+", default=[0, 2000],
                         help="table refit: refit budgets to compare (0: INSIGHT's plain pruning)")
     parser.add_argument("--budget", choices=tuple(BUDGETS), default=None,
@@ -351,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
                          f"(with policy.json and insight_module/); got {args.run}.")
         episodes, max_steps = (2, 300) if args.smoke else (args.episodes, args.max_steps)
         print_refit_table(args.run, *refit_table(args.run, episodes, tuple(args.refit_steps), max_steps,
-                                                 args.refit_rounds, args.eql_refit_steps))
+                                                 args.refit_rounds, args.eql_refit_steps, args.max_weights))
         return 0
     if args.table in ("1", "all"):
         budget = args.budget or ("smoke" if args.smoke else "2h")

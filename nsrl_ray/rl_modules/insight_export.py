@@ -17,7 +17,7 @@ from nsrl_ray.symbolic.eql import EQL, refit_pruned
 from nsrl_ray.symbolic.expression import Expr
 
 __all__ = ["ExportedEQL", "RefitSettings", "StudentGames", "distillation_data", "eql_actor", "export_eql",
-           "refit_on_states", "student_games"]
+           "halving_budgets", "prune_gradually", "refit_on_states", "student_games"]
 
 
 @dataclass(frozen=True)
@@ -95,6 +95,47 @@ def eql_actor(module: Any, eql: EQL) -> Actor:
     return act
 
 
+def _split(n: int, refit: RefitSettings) -> int:
+    """How many of `n` recorded states are refitted on (the rest are held out)."""
+    return max(1, int(round(n * (1.0 - refit.holdout_fraction))))
+
+
+def _targets(module: Any, neural: torch.Tensor) -> tuple[torch.Tensor, str, float]:
+    """(targets, loss, output scale) of a refit to the neural actor's outputs."""
+    if module.discrete:
+        return neural.argmax(-1), "cross_entropy", float(module.eql_inverse_temperature)
+    return neural, "mse", 1.0
+
+
+def halving_budgets(largest: int, max_weights: int) -> list[int]:
+    """Weights per layer at each stage of a gradual pruning: halved from `largest` down to `max_weights`."""
+    budgets, n = [], largest
+    while n > max_weights:
+        n = max(max_weights, n // 2)
+        budgets.append(n)
+    return budgets
+
+
+def prune_gradually(module: Any, eql: EQL, threshold: float, max_weights: int,
+                    data: tuple[torch.Tensor, torch.Tensor], refit: RefitSettings) -> tuple[EQL, dict[str, float]]:
+    """A copy of `eql` pruned to `max_weights` a layer in halvings, the kept weights refitted (`refit.steps` // 2
+    Adam steps on the training part of `data`) after each: pruning everything at once drops weights whose work
+    the others could have taken over. Pong, the final module of a 2h run, 96 weights a layer, refitted: held-out
+    agreement 0.646 in halvings against 0.609 at once, and 4 of 10 games won against 2; at 24 both lost them all."""
+    pruned = prune_for_export(eql, threshold)
+    features, neural = data
+    split = _split(len(features), refit)
+    inputs = module.eql_input_values(features)[:split]
+    targets, loss, scale = _targets(module, neural[:split])
+    largest = max(int((linear.weight_mask > 0).sum()) for linear in pruned.linears())
+    budgets = halving_budgets(largest, max_weights)
+    for k, budget in enumerate(budgets):
+        pruned = prune_for_export(pruned, 0.0, budget)
+        refit_pruned(pruned, inputs, targets, steps=max(1, refit.steps // 2), lr=refit.lr, loss=loss,
+                     output_scale=scale, batch_size=refit.batch_size, seed=refit.seed + 1000 + k)
+    return pruned, {"export_prune_stages": float(len(budgets))}
+
+
 def refit_on_states(module: Any, eql: EQL, data: tuple[torch.Tensor, torch.Tensor], refit: RefitSettings,
                     play_student: StudentGames | None = None) -> dict[str, float]:
     """Train `eql` (on the module's standardised inputs; its masks hold pruned weights at 0) on `data` = (features,
@@ -108,7 +149,7 @@ def refit_on_states(module: Any, eql: EQL, data: tuple[torch.Tensor, torch.Tenso
     sat at the bottom of the screen). The refit whose games scored best is kept (`selected`: its k)."""
     features, neural = data
     inputs = module.eql_input_values(features)
-    split = max(1, int(round(len(inputs) * (1.0 - refit.holdout_fraction))))
+    split = _split(len(inputs), refit)
     held = slice(split, None)
     measured = module.discrete and len(inputs) > split
     metrics = {"states": float(split), "heldout_states": float(len(inputs) - split)}
@@ -116,10 +157,7 @@ def refit_on_states(module: Any, eql: EQL, data: tuple[torch.Tensor, torch.Tenso
         metrics["agreement_before"] = _agreement(eql, inputs[held], neural[held])
     if refit.steps == 0:
         return metrics
-    if module.discrete:
-        targets, loss, scale = neural.argmax(-1), "cross_entropy", float(module.eql_inverse_temperature)
-    else:
-        targets, loss, scale = neural, "mse", 1.0
+    targets, loss, scale = _targets(module, neural)
     train_x, train_y = inputs[:split], targets[:split]
     if refit.rounds > 1 and play_student is None:
         raise ValueError(f"refit.rounds = {refit.rounds} needs play_student, to play the formulas.")
@@ -154,14 +192,20 @@ def refit_on_states(module: Any, eql: EQL, data: tuple[torch.Tensor, torch.Tenso
 def export_eql(module: Any, threshold: float, max_weights: int | None, digits: int,
                data: tuple[torch.Tensor, torch.Tensor] | None = None,
                refit: RefitSettings = RefitSettings(), play_student: StudentGames | None = None,
-               source: EQL | None = None) -> ExportedEQL:
+               source: EQL | None = None, gradual: bool = False) -> ExportedEQL:
     """Prune `source` (default: the module's EQL) on its standardised inputs (in raw units a nearly constant
-    coordinate's weights look largest), refit the kept weights on `data` (`refit_on_states`; its metrics come
+    coordinate's weights look largest), with `gradual` (and `data`, `max_weights` and refit steps) in halvings
+    refitted in between (`prune_gradually`), refit the kept weights on `data` (`refit_on_states`; its metrics come
     back prefixed `refit_`), then fold the standardisation in and read one formula per output."""
-    pruned = prune_for_export(module.eql if source is None else source, threshold, max_weights)
+    source = module.eql if source is None else source
     metrics: dict[str, float] = {}
+    if gradual and data is not None and max_weights is not None and refit.steps > 0:
+        pruned, stages = prune_gradually(module, source, threshold, max_weights, data, refit)
+        metrics.update(stages)
+    else:
+        pruned = prune_for_export(source, threshold, max_weights)
     if data is not None:
-        metrics = {f"refit_{k}": v for k, v in refit_on_states(module, pruned, data, refit, play_student).items()}
+        metrics.update({f"refit_{k}": v for k, v in refit_on_states(module, pruned, data, refit, play_student).items()})
     folded = module.eql_in_input_units(pruned)
     scale = float(module.eql_inverse_temperature) if module.discrete else 1.0
     return ExportedEQL(folded, export_formulas(folded, digits, scale), metrics)

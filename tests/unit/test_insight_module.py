@@ -310,3 +310,27 @@ def test_eql_acting_envs_let_the_eql_act_in_the_first_rows_of_exploration_only()
     fresh = module()
     fresh.set_state(state)
     assert int(fresh.eql_acting_envs) == 2  # weight syncs carry it to the EnvRunners
+
+
+def test_halving_budgets_end_at_the_cap() -> None:
+    from nsrl_ray.rl_modules.insight_export import halving_budgets
+
+    assert halving_budgets(1344, 96) == [672, 336, 168, 96]
+    assert halving_budgets(100, 96) == [96]
+    assert halving_budgets(50, 96) == []
+
+
+def test_gradual_pruning_keeps_the_rule_where_pruning_at_once_loses_it() -> None:
+    from nsrl_ray.rl_modules.insight_export import RefitSettings, export_eql
+
+    m = module()  # an EQL that learned nothing yet: its largest weights say nothing of the rule
+    features, neural = _recorded_states(m)
+    m.standardise_eql_inputs(features)
+    refit = RefitSettings(steps=300, batch_size=256)
+    at_once = export_eql(m, 1e-2, 4, digits=8, data=(features, neural), refit=refit)
+    gradual = export_eql(m, 1e-2, 4, digits=8, data=(features, neural), refit=refit, gradual=True)
+    assert gradual.metrics["export_prune_stages"] >= 3 and "export_prune_stages" not in at_once.metrics
+    for linear in gradual.eql.linears():
+        assert int((linear.weight_mask > 0).sum()) <= 4 and int((linear.weight != 0).sum()) <= 4
+    # Up when the ball is above the paddle needs 2 first-layer and 2 output weights: halvings find them.
+    assert at_once.metrics["refit_agreement"] < 0.9 < gradual.metrics["refit_agreement"]

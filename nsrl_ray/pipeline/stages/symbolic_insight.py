@@ -43,8 +43,6 @@ _LEARNER_METRICS = ("policy_loss", "vf_loss", "entropy", "distillation_loss", "e
                     "cnn_loss", "cnn_coordinate_l1", "eql_agreement", "eql_acted_share")
 #: Iteration timers of RLlib's result (seconds) reported as symbolic/sample_s and symbolic/learn_s.
 _TIMERS = {"sample_s": "env_runner_sampling_timer", "learn_s": "learner_update_timer"}
-#: Each layer of the exported EQL keeps at most this many weights (binds only when L1/2 has not sparsified it).
-MAX_EXPORT_WEIGHTS = 24
 
 
 def _learner_config(ctx: StageContext, settings: Any, seed: int) -> dict[str, Any]:
@@ -221,8 +219,8 @@ def learn_insight(ctx: StageContext) -> dict:
         final["eql_refit_return_mean"] = float(np.mean(run.returns))
         final["eql_refit_return_std"] = float(np.std(run.returns))
     refit = RefitSettings(steps=settings.export_refit_steps, lr=settings.export_refit_lr, seed=seed, rounds=rounds)
-    exported = export_eql(module, settings.prune_threshold, MAX_EXPORT_WEIGHTS, settings.formula_digits, data, refit,
-                          play_student, source=source)
+    exported = export_eql(module, settings.prune_threshold, settings.export_max_weights, settings.formula_digits, data,
+                          refit, play_student, source=source, gradual=settings.export_prune_gradually)
     pruned, formulas = exported.eql, exported.formulas
     final.update(exported.metrics)
     from nsrl_ray.pipeline.stages.perceive import validation_split
@@ -248,7 +246,8 @@ def learn_insight(ctx: StageContext) -> dict:
     card = write_formula_card(ctx, spec, "insight", formulas, final, {
         # Relative to the card's folder (the trial's artifacts), so the card stays valid when the folder moves.
         "perception": str(refined.relative_to(ctx.artifacts)), "module": INSIGHT_MODULE, "formula_objects": objects,
-        "prune_threshold": settings.prune_threshold, "max_export_weights": MAX_EXPORT_WEIGHTS,
+        "prune_threshold": settings.prune_threshold, "max_export_weights": settings.export_max_weights,
+        "export_prune_gradually": settings.export_prune_gradually,
         "eql_refit_steps": settings.eql_refit_steps, "export_refit_steps": settings.export_refit_steps,
         "export_refit_rounds": settings.export_refit_rounds,
     })
