@@ -36,7 +36,8 @@ from nsrl_ray.rl_modules.insight import EQL_ACTED, EQL_OUT, NEURAL_OUT
 from nsrl_ray.symbolic.eql import linear_ramp
 
 __all__ = [
-    "CNN_LOSS", "DISTILLATION_LOSS", "EQL_ACTED_SHARE", "EQL_AGREEMENT", "EQL_OPTIMIZER", "EQL_REG", "REG_WEIGHT", "InsightPPOTorchLearner",
+    "CNN_LOSS", "DISTILLATION_LOSS", "EQL_ACTED_SHARE", "EQL_AGREEMENT", "EQL_OPTIMIZER", "EQL_REG", "REG_WEIGHT",
+    "InsightPPOTorchLearner",
 ]
 
 #: Learner metrics (per module) this learner adds to PPO's.
@@ -46,6 +47,7 @@ REG_WEIGHT = "eql_reg_weight"
 CNN_LOSS = "cnn_loss"
 CNN_COORDINATE_LOSS = "cnn_coordinate_l1"
 EQL_AGREEMENT = "eql_agreement"
+#: Share of a minibatch's steps the EQL actor played (DAgger during training).
 EQL_ACTED_SHARE = "eql_acted_share"
 #: Name of the EQL's own optimiser (registered when ``eql_lr`` is set).
 EQL_OPTIMIZER = "eql"

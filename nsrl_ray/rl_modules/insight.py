@@ -14,8 +14,9 @@ losses. EQL pruning masks are registered buffers: checkpoints and EnvRunners car
 ``hidden`` (2048), ``coordinate_head`` ('dense'), ``input_norm`` ('instance'), ``head_hidden`` (512),
 ``eql_units`` (INSIGHT's), ``eql_copies`` (8), ``eql_layers`` (1), ``eql_inverse_temperature`` (10),
 ``eql_presence_inputs`` (False: the EQL reads the coordinates only, as INSIGHT's),
-``use_eql_actor`` (False), ``eql_acting_envs`` (0: see below), ``log_std`` (continuous: initial value, -0.5), ``eql_cnn_gradient`` (1: the EQL's
-gradient reaches the CNN whole, as INSIGHT's; 0 stops it, so only the perception and PPO losses move the CNN).
+``use_eql_actor`` (False), ``eql_acting_envs`` (0: see below), ``log_std`` (continuous: initial value, -0.5),
+``eql_cnn_gradient`` (1: the EQL's gradient reaches the CNN whole, as INSIGHT's; 0 stops it, so only the
+perception and PPO losses move the CNN).
 
 The EQL reads its inputs standardised, ``(x - eql_input_shift) / eql_input_scale`` (persistent buffers, identity
 until `standardise_eql_inputs` sets them from perceived frames); `eql_in_input_units` folds that map into the
