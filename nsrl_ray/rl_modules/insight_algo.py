@@ -1,5 +1,6 @@
-"""RLlib wiring for INSIGHT: the PPO config with its module and learner, loading the pre-trained CNN into it,
-and building a plain module from the learner's weights (for evaluation, videos and formula export)."""
+"""RLlib wiring for INSIGHT: the PPO config with its module, learner and per-actor game returns, loading the
+pre-trained CNN into it, and building a plain module from the learner's weights (for evaluation, videos and
+formula export)."""
 
 from __future__ import annotations
 
@@ -11,15 +12,19 @@ import gymnasium
 import numpy as np
 import torch
 from ray.rllib.algorithms.ppo import PPOConfig
+from ray.rllib.callbacks.callbacks import RLlibCallback
 from ray.rllib.core import DEFAULT_MODULE_ID
 from ray.rllib.core.rl_module.multi_rl_module import MultiRLModule
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
 from nsrl_ray.learners.insight_ppo import InsightPPOTorchLearner
 from nsrl_ray.perception.model import PerceptionCNN
-from nsrl_ray.rl_modules.insight import InsightTorchRLModule, perception_kwargs
+from nsrl_ray.rl_modules.insight import EQL_ACTED, InsightTorchRLModule, perception_kwargs
 
 __all__ = [
+    "EQL_GAME_RETURN",
+    "NEURAL_GAME_RETURN",
+    "ActorGameReturns",
     "build_module",
     "insight_model_config",
     "insight_ppo_config",
@@ -31,6 +36,30 @@ __all__ = [
     "set_eql_acting_envs_in",
     "standardise_eql_inputs_in",
 ]
+
+
+#: EnvRunner metrics: the raw returns of the training games each actor played (DAgger during training).
+EQL_GAME_RETURN = "eql_game_return_mean"
+NEURAL_GAME_RETURN = "neural_game_return_mean"
+
+
+class ActorGameReturns(RLlibCallback):
+    """Logs each finished training game's raw return under the actor that played it: with `eql_acting_envs`
+    RLlib's episode return mean averages both actors' games."""
+
+    def on_episode_end(self, *, episode: Any, metrics_logger: Any = None, **kwargs: Any) -> None:
+        if metrics_logger is None:
+            return
+        info = episode.get_infos(-1)
+        if "raw_episode_return" not in info:  # a life lost (episodic life), the game goes on
+            return
+        try:
+            acted = np.asarray(episode.get_extra_model_outputs(EQL_ACTED), dtype=np.float32)
+        except KeyError:
+            return
+        # An env the EQL took over mid-game counts as the EQL's when it played most of the game's last chunk.
+        key = EQL_GAME_RETURN if acted.size and float(acted.mean()) > 0.5 else NEURAL_GAME_RETURN
+        metrics_logger.log_value(key, float(info["raw_episode_return"]), window=20)
 
 
 def save_perception(model: PerceptionCNN, options: dict[str, Any], path: str | Path) -> Path:
@@ -91,6 +120,7 @@ def insight_ppo_config(
             num_epochs=settings.num_epochs,
         )
         .rl_module(rl_module_spec=RLModuleSpec(module_class=InsightTorchRLModule, model_config=model_config))
+        .callbacks(ActorGameReturns)
         .debugging(seed=seed, log_level="ERROR")
     )
 

@@ -201,3 +201,28 @@ def test_eql_acting_envs_keep_the_eql_steps_out_of_ppo_and_distil_them(ray_sessi
     assert 0.4 < float(acted.mean()) < 0.6  # one of the two envs: about half the steps
     assert bool((acted > 0.5).any()) and bool(mask.any())
     assert not bool((mask & (acted > 0.5)).any())  # PPO never saw a step the EQL played
+
+
+def test_training_games_are_counted_under_the_actor_that_played_them():
+    from ray.rllib.env.single_agent_episode import SingleAgentEpisode
+    from ray.rllib.utils.metrics.metrics_logger import MetricsLogger
+
+    from nsrl_ray.rl_modules.insight import EQL_ACTED
+    from nsrl_ray.rl_modules.insight_algo import EQL_GAME_RETURN, NEURAL_GAME_RETURN, ActorGameReturns
+
+    def game(eql: float, raw_return: float | None) -> SingleAgentEpisode:
+        episode = SingleAgentEpisode()
+        episode.add_env_reset(observation=0, infos={})
+        for t in range(3):
+            last = t == 2
+            info = {"raw_episode_return": raw_return} if last and raw_return is not None else {}
+            episode.add_env_step(observation=0, action=0, reward=1.0, infos=info, terminated=last,
+                                 extra_model_outputs={EQL_ACTED: eql})
+        return episode
+
+    logger = MetricsLogger()
+    callback = ActorGameReturns()
+    for eql, raw in ((1.0, -21.0), (1.0, 19.0), (0.0, 20.0), (0.0, None)):  # the last: a life lost, not a game
+        callback.on_episode_end(episode=game(eql, raw), metrics_logger=logger, env_index=0)
+    assert logger.peek(EQL_GAME_RETURN) == -1.0  # (-21 + 19) / 2
+    assert logger.peek(NEURAL_GAME_RETURN) == 20.0

@@ -81,6 +81,8 @@ def learn_insight(ctx: StageContext) -> dict:
     from nsrl_ray.pipeline.stages.symbolic import write_formula_card
     from nsrl_ray.rl_modules.ife_algos import rllib_pixel_env
     from nsrl_ray.rl_modules.insight_algo import (
+        EQL_GAME_RETURN,
+        NEURAL_GAME_RETURN,
         insight_model_config,
         insight_ppo_config,
         learner_module,
@@ -155,6 +157,8 @@ def learn_insight(ctx: StageContext) -> dict:
             timers = result.get("timers", {})
             metrics = {
                 "return_mean": float(runners.get(EPISODE_RETURN_MEAN, float("nan"))),
+                # The raw returns of the training games each actor played (the EQL's with eql_acting_envs).
+                **{name: float(runners[name]) for name in (NEURAL_GAME_RETURN, EQL_GAME_RETURN) if name in runners},
                 "env_steps": int(runners.get(NUM_ENV_STEPS_SAMPLED_LIFETIME, 0)),
                 "iteration": iteration,
                 "max_iterations": settings.max_iterations,
