@@ -59,6 +59,9 @@ def test_pong_smoke_runs_end_to_end_and_writes_formulas_in_object_names(nsrl, tm
                            capture_output=True, text=True, timeout=600)
     assert bench.returncode == 0, bench.stderr[-3000:]
     for row in ("| neural actor (network) |", "| eql actor refit offline (3000 steps × 4 rounds) |",
-                "| formulas of the jointly trained EQL, pruned |", "| formulas of the jointly trained EQL, pruned + refit 200 steps |",
-                "| formulas of the refitted EQL, pruned + refit 200 steps × 4 rounds |", "| random play |"):
+                "| formulas of the jointly trained EQL, pruned to 24 a layer |",
+                "| formulas of the jointly trained EQL, pruned to 24 a layer + refit 200 steps |",
+                "| formulas of the refitted EQL, pruned to 24 a layer + refit 200 steps × 4 rounds |",
+                "| formulas of the refitted EQL, pruned in halvings to 24 a layer + refit 200 steps × 4 rounds |",
+                "| random play |"):
         assert row in bench.stdout, bench.stdout
