@@ -127,7 +127,7 @@ def insight_ppo_config(
 
 def load_perception_into(algo: Any, state_dict: dict[str, torch.Tensor]) -> None:
     """Put pre-trained CNN weights into the learner's module and send them to every EnvRunner."""
-    _change_learner_module(algo, lambda module: module.perception.load_state_dict(state_dict))
+    _change_modules(algo, lambda module: module.perception.load_state_dict(state_dict))
 
 
 @torch.no_grad()
@@ -146,15 +146,15 @@ def perceived_features(model: PerceptionCNN, frames: np.ndarray, limit: int = 40
 def standardise_eql_inputs_in(algo: Any, features: torch.Tensor) -> None:
     """Standardise the EQL's inputs by `features` in the learner's module and send that to every EnvRunner."""
 
-    _change_learner_module(algo, lambda module: module.standardise_eql_inputs(features))
+    _change_modules(algo, lambda module: module.standardise_eql_inputs(features))
 
 
 def set_eql_acting_envs_in(algo: Any, envs: int) -> None:
     """Let the EQL actor play the first `envs` envs of every EnvRunner from the next sample on (DAgger)."""
-    _change_learner_module(algo, lambda module: module.eql_acting_envs.fill_(int(envs)))
+    _change_modules(algo, lambda module: module.eql_acting_envs.fill_(int(envs)))
 
 
-def _change_learner_module(algo: Any, change: Callable[[InsightTorchRLModule], Any]) -> None:
+def _change_modules(algo: Any, change: Callable[[InsightTorchRLModule], Any]) -> None:
     """Apply `change` to every learner's module and to every EnvRunner's copy."""
     algo.learner_group.foreach_learner(lambda learner: change(learner.module[DEFAULT_MODULE_ID].unwrapped()))
     # Applied on the EnvRunners directly: a weight sync after the first update is skipped by an EnvRunner whose

@@ -100,11 +100,16 @@ def _split(n: int, refit: RefitSettings) -> int:
     return max(1, int(round(n * (1.0 - refit.holdout_fraction))))
 
 
+def _output_scale(module: Any) -> float:
+    """What the EQL's outputs are multiplied by to act: the inverse temperature of discrete logits, else 1."""
+    return float(module.eql_inverse_temperature) if module.discrete else 1.0
+
+
 def _targets(module: Any, neural: torch.Tensor) -> tuple[torch.Tensor, str, float]:
     """(targets, loss, output scale) of a refit to the neural actor's outputs."""
     if module.discrete:
-        return neural.argmax(-1), "cross_entropy", float(module.eql_inverse_temperature)
-    return neural, "mse", 1.0
+        return neural.argmax(-1), "cross_entropy", _output_scale(module)
+    return neural, "mse", _output_scale(module)
 
 
 def halving_budgets(largest: int, max_weights: int) -> list[int]:
@@ -177,7 +182,7 @@ def refit_on_states(module: Any, eql: EQL, data: tuple[torch.Tensor, torch.Tenso
         if k < refit.rounds:
             new_features, new_neural = distillation_data([run])
             train_x = torch.cat([train_x, module.eql_input_values(new_features)])
-            train_y = torch.cat([train_y, new_neural.argmax(-1) if module.discrete else new_neural])
+            train_y = torch.cat([train_y, _targets(module, new_neural)[0]])
     if best is not None:
         # Why keep the best round: an EQL cloned from a Pong actor either won or lost 21-0 from one round to the
         # next (5 games each: -20.2, 1.2, -21.0, 19.2), so the last refit is no better a bet than any.
@@ -207,5 +212,4 @@ def export_eql(module: Any, threshold: float, max_weights: int | None, digits: i
     if data is not None:
         metrics.update({f"refit_{k}": v for k, v in refit_on_states(module, pruned, data, refit, play_student).items()})
     folded = module.eql_in_input_units(pruned)
-    scale = float(module.eql_inverse_temperature) if module.discrete else 1.0
-    return ExportedEQL(folded, export_formulas(folded, digits, scale), metrics)
+    return ExportedEQL(folded, export_formulas(folded, digits, _output_scale(module)), metrics)
